@@ -1,0 +1,179 @@
+package event
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func fixedClock() func() time.Time {
+	t := time.Date(2026, 11, 25, 17, 3, 4, 123456789, time.UTC)
+	return func() time.Time { return t }
+}
+
+func TestSinkLineFormat(t *testing.T) {
+	var buf bytes.Buffer
+	s := NewSink(&buf, SinkConfig{Now: fixedClock()})
+	s.Emit(Connected, UIDRoom{UID: "alice", RoomID: "r1"})
+	s.Emit(ActiveSpeaker, "bob")
+	want := `{"seq":1,"ts":"2026-11-25T17:03:04.123Z","event":"connected","data":{"uid":"alice","roomId":"r1"}}` + "\n" +
+		`{"seq":2,"ts":"2026-11-25T17:03:04.123Z","event":"active_speaker","data":"bob"}` + "\n"
+	if got := buf.String(); got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestSinkFilterKeepsSeqGapFree(t *testing.T) {
+	var buf bytes.Buffer
+	var seen []string
+	s := NewSink(&buf, SinkConfig{Only: []string{Connected, MutePlay}, Observe: func(l Line) { seen = append(seen, l.Event) }})
+	s.Emit(Connected, UIDRoom{UID: "a", RoomID: "r"})
+	s.Emit(NetworkScore, Score{Uplink: 1, Downlink: 1})
+	s.Emit(MutePlay, UID{UID: "b"})
+	var seqs []int64
+	sc := bufio.NewScanner(&buf)
+	for sc.Scan() {
+		l, err := Decode(sc.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, l.Seq)
+	}
+	if len(seqs) != 2 || seqs[0] != 1 || seqs[1] != 2 {
+		t.Fatalf("seqs %v, want [1 2]", seqs)
+	}
+	if strings.Join(seen, ",") != "connected,mute_play" {
+		t.Fatalf("observed %v", seen)
+	}
+}
+
+type failWriter struct{ n int }
+
+func (f *failWriter) Write(p []byte) (int, error) {
+	f.n++
+	return 0, errors.New("broken pipe")
+}
+
+func TestSinkStopsAfterWriteError(t *testing.T) {
+	w := &failWriter{}
+	s := NewSink(w, SinkConfig{})
+	s.Emit(Connected, UIDRoom{UID: "a", RoomID: "r"})
+	s.Emit(Connected, UIDRoom{UID: "a", RoomID: "r"})
+	if s.Err() == nil || w.n != 1 {
+		t.Fatalf("err %v after %d writes", s.Err(), w.n)
+	}
+}
+
+// Concurrent emitters never interleave inside a line and never skip a seq.
+func TestSinkConcurrent(t *testing.T) {
+	var buf bytes.Buffer
+	s := NewSink(&buf, SinkConfig{})
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 200; i++ {
+				s.Emit(AudioLevelReport, []AudioLevel{{UID: "a", AudioLevel: i % 101}})
+			}
+		}()
+	}
+	wg.Wait()
+	v, err := NewValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(&buf)
+	var want int64 = 1
+	for sc.Scan() {
+		if err := v.Validate(sc.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		l, _ := Decode(sc.Bytes())
+		if l.Seq != want {
+			t.Fatalf("seq %d, want %d", l.Seq, want)
+		}
+		want++
+	}
+	if want != 1601 {
+		t.Fatalf("%d lines", want-1)
+	}
+}
+
+// Every payload type the catalogue defines passes the schema, and the
+// schema refuses what the SDK would never pass.
+func TestSchema(t *testing.T) {
+	v, err := NewValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := map[string]any{
+		TokenRequest:          UID{UID: "a"},
+		TokenWillExpire:       TokenWill{UID: "a", Token: "x.y.z"},
+		SDKAuthResult:         AuthResult{UID: "a", Result: 10005},
+		PublishAuthFail:       AuthResult{UID: "a", Result: 10009},
+		AudioTrackEnd:         UIDRoom{UID: "a", RoomID: "r"},
+		VideoTrackEnd:         UIDRoom{UID: "a", RoomID: "r"},
+		RemoteStreamAdd:       RemoteStream{UID: "a", RoomID: "r", Audio: &RemoteAudio{SampleRate: 48000, Channel: 2}, Video: &RemoteVideo{Width: 640, Height: 480, FrameRate: 30, Codec: "VP8"}},
+		RemoteStreamRemove:    RemoteStream{UID: "a", RoomID: "r"},
+		RemoteStreamUpdate:    RemoteStream{UID: "a", RoomID: "r", Video: &RemoteVideo{Codec: "H264"}},
+		PlayerStateChange:     PlayerState{UID: "a", State: StatePause, Reason: "muted"},
+		StreamReconnectStart:  UIDRoom{UID: "a", RoomID: "r"},
+		StreamReconnectEnd:    UIDRoom{UID: "a", RoomID: "r"},
+		FirstAudioFrameDecode: UIDRoom{UID: "a", RoomID: "r"},
+		FirstVideoFrameDecode: UIDRoom{UID: "a", RoomID: "r"},
+		ActiveSpeaker:         "a",
+		AudioLevelReport:      []AudioLevel{{UID: "a", AudioLevel: 100}, {UID: "b", AudioLevel: 0}},
+		AudioInputChanged:     DeviceChange{State: "added", DeviceID: "x"},
+		VideoInputChanged:     DeviceChange{State: "removed", DeviceID: "x"},
+		AudioOutputChanged:    DeviceChange{State: "added", DeviceID: "x"},
+		AudioMixingPlayed:     MixingPlayed{ID: 1, FileName: "a.wav"},
+		AudioMixingFinished:   MixingFinished{ID: 0},
+		NetworkScore:          Score{Uplink: 6, Downlink: 0},
+		Connected:             UIDRoom{UID: "a", RoomID: "r"},
+		Reconnect:             UIDRoom{UID: "a", RoomID: "r"},
+		Exception:             ExceptionData{UID: "a", RoomID: "r", Error: "VIDEO_SEND_BITRATE_TOO_LOW_RESUME"},
+		PushStreamStatus:      PushStatus{URL: "rtmp://h/a/k", Status: "INTERNEL_ERROR"},
+		MutePlay:              UID{UID: "a"},
+		MutePlayResume:        UID{UID: "a"},
+		ServerListening:       Listening{Addr: "127.0.0.1:1", URL: "ws://127.0.0.1:1"},
+	}
+	for _, name := range append(append([]string{}, SDK...), Extensions...) {
+		if _, ok := good[name]; !ok {
+			t.Errorf("no schema test for %s", name)
+		}
+	}
+	for name, data := range good {
+		var buf bytes.Buffer
+		NewSink(&buf, SinkConfig{}).Emit(name, data)
+		if err := v.Validate(buf.Bytes()); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	bad := []string{
+		`{"seq":1,"ts":"2026-11-25T17:03:04.123Z","event":"connected","data":{"uid":"a"}}`,
+		`{"seq":1,"ts":"2026-11-25T17:03:04.123Z","event":"nope","data":{}}`,
+		`{"seq":0,"ts":"2026-11-25T17:03:04.123Z","event":"active_speaker","data":"a"}`,
+		`{"seq":1,"ts":"2026-11-25T17:03:04.123Z","event":"active_speaker","data":{"uid":"a"}}`,
+		`{"seq":1,"ts":"2026-11-25T17:03:04.123Z","event":"network_score","data":{"uplinkNetworkScore":7,"downlinkNetworkScore":1}}`,
+		`{"seq":1,"ts":"2026-11-25T17:03:04.123Z","event":"player_state_change","data":{"uid":"a","reason":"","state":"stopped"}}`,
+		`{"seq":1,"ts":"yesterday","event":"connected","data":{"uid":"a","roomId":"r"}}`,
+	}
+	for _, l := range bad {
+		if err := v.Validate([]byte(l)); err == nil {
+			t.Errorf("schema accepted %s", l)
+		}
+	}
+	if len(SDK) != 28 {
+		t.Fatalf("SDK names: %d", len(SDK))
+	}
+	var anySchema map[string]any
+	if err := json.Unmarshal(SchemaJSON, &anySchema); err != nil {
+		t.Fatal(err)
+	}
+}
