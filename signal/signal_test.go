@@ -98,9 +98,9 @@ func FuzzDecode(f *testing.F) {
 
 func TestWithPath(t *testing.T) {
 	for in, want := range map[string]string{
-		"ws://127.0.0.1:8890":        "ws://127.0.0.1:8890/v1/rtc",
-		"ws://127.0.0.1:8890/":       "ws://127.0.0.1:8890/v1/rtc",
-		"ws://h:1/custom/rtc":        "ws://h:1/custom/rtc",
+		"ws://127.0.0.1:8890":       "ws://127.0.0.1:8890/v1/rtc",
+		"ws://127.0.0.1:8890/":      "ws://127.0.0.1:8890/v1/rtc",
+		"ws://h:1/custom/rtc":       "ws://h:1/custom/rtc",
 		"wss://example.test/v1/rtc": "wss://example.test/v1/rtc",
 	} {
 		if got := withPath(in); got != want {

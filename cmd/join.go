@@ -1,0 +1,133 @@
+package cmd
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/roomctl/roomctl/engine"
+	"github.com/roomctl/roomctl/media"
+)
+
+type joinOptions struct {
+	roomFlags
+	publish    []string
+	videoCodec string
+	loop       bool
+	control    bool
+}
+
+func newJoinCmd(s Streams) *cobra.Command {
+	o := &joinOptions{}
+	c := &cobra.Command{
+		Use:   "join",
+		Short: "Join a room, optionally publish, subscribe to everyone, print events",
+		Long: `Join a room and print every SDK callback as one JSON line on stdout until
+--until, --duration, a signal (SIGINT/SIGTERM leave cleanly) or the session ends.
+
+--publish test publishes a moving test pattern and a tone; --publish FILE...
+publishes media files in real time (IVF with VP8, H.264 Annex-B .h264, Ogg
+Opus), at most one audio and one video file; when a file ends without --loop,
+audio_track_end / video_track_end is printed.
+
+With --control, lines on stdin steer the session: "mute audio", "unmute audio",
+"mute video", "unmute video", "leave".
+
+` + exitCodesHelp,
+		Example: `  roomctl join --app-id 1001 --app-secret "$SECRET" --room r1 --uid alice --publish test
+  roomctl join --app-id 1001 --token-cmd ./get-token --room r1 --uid bob \
+      --until first_video_frame_decode --timeout 20s && echo "room works"`,
+		Args: cobra.NoArgs,
+		RunE: runE(func(c *cobra.Command) error { return runJoin(c.Context(), o, s) }),
+	}
+	fs := c.Flags()
+	o.roomFlags.register(fs)
+	fs.StringSliceVar(&o.publish, "publish", nil, "publish: test (pattern + tone) or media files (.ivf, .h264, .ogg)")
+	fs.StringVar(&o.videoCodec, "video-codec", "vp8", "codec of the published test video: vp8 or h264")
+	fs.BoolVar(&o.loop, "loop", false, "with --publish FILE: start the files again at their end")
+	fs.BoolVar(&o.control, "control", false, "read control lines from stdin (mute audio|video, unmute audio|video, leave)")
+	return c
+}
+
+// sourceFor builds the media source of --publish.
+func sourceFor(publish []string, videoCodec string, loop bool) (media.Source, error) {
+	if len(publish) == 0 {
+		return nil, nil
+	}
+	vc := strings.ToLower(videoCodec)
+	if vc != "vp8" && vc != "h264" {
+		return nil, usagef("--video-codec %q: want vp8 or h264", videoCodec)
+	}
+	if len(publish) == 1 && publish[0] == "test" {
+		src, err := media.NewTestSource(media.TestConfig{VideoCodec: vc})
+		if err != nil {
+			return nil, fmt.Errorf("test source: %w", err)
+		}
+		return src, nil
+	}
+	for _, p := range publish {
+		if p == "test" {
+			return nil, usagef("--publish test cannot be combined with files")
+		}
+		if strings.HasPrefix(p, "mic") || strings.HasPrefix(p, "camera") {
+			return nil, usagef("--publish %s: capture devices are not supported yet", p)
+		}
+	}
+	src, err := media.NewFileSource(publish, media.FileConfig{Loop: loop})
+	if err != nil {
+		return nil, &usageError{fmt.Errorf("--publish: %w", err)}
+	}
+	return src, nil
+}
+
+func runJoin(ctx context.Context, o *joinOptions, s Streams) error {
+	if err := o.validate(); err != nil {
+		return err
+	}
+	src, err := sourceFor(o.publish, o.videoCodec, o.loop)
+	if err != nil {
+		return err
+	}
+	if src != nil {
+		defer src.Close()
+	}
+	se, err := o.newSession(ctx, s)
+	if err != nil {
+		return err
+	}
+	eng, err := engine.New(engine.Config{
+		Server: o.server, AppID: o.appID, RoomID: o.room, UID: o.uid,
+		Tokens: o.tokenSource(), Publish: src, Subscribe: o.subscribe,
+		Events: se.sink, Logger: se.log,
+	})
+	if err != nil {
+		return usagef("%v", err)
+	}
+	if o.control {
+		go readControl(se.ctx, s.In, eng, se.cancel, se.log.Warn)
+	}
+	se.log.Info("joining", "server", o.server, "app", o.appID, "room", o.room, "uid", o.uid)
+	return se.finish(eng.Run(se.ctx))
+}
+
+// readControl steers a session from stdin lines until EOF or ctx ends.
+func readControl(ctx context.Context, in io.Reader, eng *engine.Engine, leave func(), warn func(string, ...any)) {
+	sc := bufio.NewScanner(in)
+	for sc.Scan() && ctx.Err() == nil {
+		f := strings.Fields(sc.Text())
+		switch {
+		case len(f) == 1 && f[0] == "leave":
+			leave()
+			return
+		case len(f) == 2 && (f[0] == "mute" || f[0] == "unmute") && (f[1] == "audio" || f[1] == "video"):
+			eng.Mute(f[1], f[0] == "mute")
+		case len(f) == 0:
+		default:
+			warn("unknown control line", "line", sc.Text())
+		}
+	}
+}

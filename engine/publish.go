@@ -1,0 +1,221 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/roomctl/roomctl/event"
+	"github.com/roomctl/roomctl/media"
+	"github.com/roomctl/roomctl/signal"
+)
+
+// newAPI builds a pion API for one PeerConnection: the codecs register
+// fills in, the default interceptors (NACK, RTCP reports, TWCC), and ICE
+// that works on a machine whose only network is loopback.
+func newAPI(register func(*webrtc.MediaEngine) error) (*webrtc.API, error) {
+	me := &webrtc.MediaEngine{}
+	if err := register(me); err != nil {
+		return nil, fmt.Errorf("register codecs: %w", err)
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+		return nil, fmt.Errorf("register interceptors: %w", err)
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	// mDNS candidates would cost a multicast round trip per join and
+	// resolve nowhere on a closed network.
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+// candidates holds remote ICE candidates until the remote description is set.
+type candidates struct {
+	pending   []webrtc.ICECandidateInit
+	remoteSet bool
+}
+
+func (c *candidates) add(pc *webrtc.PeerConnection, ci webrtc.ICECandidateInit) error {
+	if !c.remoteSet {
+		c.pending = append(c.pending, ci)
+		return nil
+	}
+	return pc.AddICECandidate(ci)
+}
+
+func (c *candidates) flush(pc *webrtc.PeerConnection) error {
+	c.remoteSet = true
+	var errs []error
+	for _, ci := range c.pending {
+		errs = append(errs, pc.AddICECandidate(ci))
+	}
+	c.pending = nil
+	return errors.Join(errs...)
+}
+
+// publisher is the participant's sending PeerConnection. Its methods run
+// on the engine's run loop, except the pion callbacks, which post there.
+type publisher struct {
+	e       *Engine
+	pc      *webrtc.PeerConnection
+	src     media.Source
+	tracks  []media.Track
+	senders []*webrtc.RTPSender
+	cands   candidates
+	started bool
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+func newPublisher(ctx context.Context, e *Engine, src media.Source) (*publisher, error) {
+	api, err := newAPI(src.RegisterCodecs)
+	if err != nil {
+		return nil, err
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, fmt.Errorf("new publish peer connection: %w", err)
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	p := &publisher{e: e, pc: pc, src: src, ctx: pctx, cancel: cancel}
+	var infos []signal.Track
+	for _, t := range src.Tracks() {
+		s, err := pc.AddTrack(t.Local)
+		if err != nil {
+			p.close()
+			return nil, fmt.Errorf("add %s track: %w", t.Info.Kind, err)
+		}
+		p.tracks = append(p.tracks, t)
+		p.senders = append(p.senders, s)
+		infos = append(infos, signal.Track{
+			Kind: t.Info.Kind, Codec: t.Info.Codec, Width: t.Info.Width, Height: t.Info.Height,
+			FrameRate: t.Info.FrameRate, SampleRate: t.Info.SampleRate, Channel: t.Info.Channel,
+			Bitrate: t.Info.Bitrate,
+		})
+		// mediadevices tracks read their sender's RTCP themselves (to turn
+		// PLI into a keyframe); a second reader would steal those packets.
+		// Sample tracks need a reader so that NACKs and reports are handled.
+		if _, ok := t.Local.(*webrtc.TrackLocalStaticSample); ok {
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				buf := make([]byte, 1500)
+				for {
+					if _, _, err := s.Read(buf); err != nil {
+						return
+					}
+				}
+			}()
+		}
+		p.watchEnd(t)
+	}
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c == nil {
+			return
+		}
+		ci := c.ToJSON()
+		_ = e.send(&signal.Message{Type: signal.TypeCandidate, PC: signal.PCPublish, Candidate: &ci})
+	})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		e.log.Debug("publish connection", "state", s.String())
+		if s == webrtc.PeerConnectionStateConnected {
+			e.post(p.start)
+		}
+	})
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		p.close()
+		return nil, fmt.Errorf("create publish offer: %w", err)
+	}
+	if err := pc.SetLocalDescription(offer); err != nil {
+		p.close()
+		return nil, fmt.Errorf("set publish offer: %w", err)
+	}
+	if err := e.send(&signal.Message{Type: signal.TypeOffer, PC: signal.PCPublish, SDP: offer.SDP, Tracks: infos}); err != nil {
+		p.close()
+		return nil, fmt.Errorf("send publish offer: %w", err)
+	}
+	return p, nil
+}
+
+// watchEnd reports a track whose source ended by itself (a file without
+// --loop), as the SDK reports a capture track that ended.
+func (p *publisher) watchEnd(t media.Track) {
+	if t.Ended == nil {
+		return
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		select {
+		case <-t.Ended:
+		case <-p.ctx.Done():
+			return
+		}
+		name := event.AudioTrackEnd
+		if t.Info.Kind == "video" {
+			name = event.VideoTrackEnd
+		}
+		p.e.ev.Emit(name, p.e.uidRoom())
+	}()
+}
+
+func (p *publisher) start() {
+	if p.started {
+		return
+	}
+	p.started = true
+	if err := p.src.Start(p.ctx); err != nil {
+		p.e.log.Error("start media source", "err", err)
+	}
+}
+
+func (p *publisher) onAnswer(sdp string) {
+	err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp})
+	if err != nil {
+		p.e.log.Error("set publish answer", "err", err)
+		return
+	}
+	if err := p.cands.flush(p.pc); err != nil {
+		p.e.log.Warn("add publish candidates", "err", err)
+	}
+}
+
+func (p *publisher) addCandidate(ci webrtc.ICECandidateInit) {
+	if err := p.cands.add(p.pc, ci); err != nil {
+		p.e.log.Warn("add publish candidate", "err", err)
+	}
+}
+
+// setMuted stops sending a kind while muted: the sender's track is
+// replaced by nothing, and put back on unmute.
+func (p *publisher) setMuted(kind string, muted bool) {
+	for i, t := range p.tracks {
+		if t.Info.Kind != kind {
+			continue
+		}
+		var tr webrtc.TrackLocal
+		if !muted {
+			tr = t.Local
+		}
+		if err := p.senders[i].ReplaceTrack(tr); err != nil {
+			p.e.log.Warn("mute", "kind", kind, "err", err)
+		}
+	}
+}
+
+func (p *publisher) close() {
+	p.cancel()
+	if err := p.pc.Close(); err != nil {
+		p.e.log.Debug("close publish connection", "err", err)
+	}
+	p.wg.Wait()
+}

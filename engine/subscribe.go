@@ -1,0 +1,345 @@
+package engine
+
+import (
+	"bytes"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/pion/opus"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
+
+	"github.com/roomctl/roomctl/event"
+	"github.com/roomctl/roomctl/media"
+	"github.com/roomctl/roomctl/signal"
+)
+
+// remote is what the engine knows of another participant's stream, and the
+// state of the local player that consumes it. Owned by the run loop.
+type remote struct {
+	info       signal.Stream
+	player     string // "", play, pause, end
+	firstAudio bool
+	firstVideo bool
+}
+
+func (r *remote) close() {}
+
+func (r *remote) audioMuted() bool {
+	t := r.info.Track("audio")
+	return t != nil && t.Muted
+}
+
+// allMuted: nothing of the stream is playing, so its player pauses.
+func (r *remote) allMuted() bool {
+	if len(r.info.Tracks) == 0 {
+		return false
+	}
+	for _, t := range r.info.Tracks {
+		if !t.Muted {
+			return false
+		}
+	}
+	return true
+}
+
+// RemoteStreamOf converts the server's stream description to the SDK's
+// RemoteStream payload.
+func RemoteStreamOf(s *signal.Stream) event.RemoteStream {
+	rs := event.RemoteStream{UID: s.UID, RoomID: s.RoomID}
+	if a := s.Track("audio"); a != nil {
+		rs.Audio = &event.RemoteAudio{SampleRate: a.SampleRate, Channel: a.Channel, Bitrate: a.Bitrate}
+	}
+	if v := s.Track("video"); v != nil {
+		rs.Video = &event.RemoteVideo{Width: v.Width, Height: v.Height, Bitrate: v.Bitrate, FrameRate: v.FrameRate, Codec: v.Codec}
+	}
+	return rs
+}
+
+func (e *Engine) streamAdd(s *signal.Stream) {
+	if s.UID == e.cfg.UID {
+		return
+	}
+	if _, ok := e.streams[s.UID]; ok {
+		e.streamUpdate(s)
+		return
+	}
+	r := &remote{info: *s}
+	e.streams[s.UID] = r
+	e.ev.Emit(event.RemoteStreamAdd, RemoteStreamOf(s))
+	if r.audioMuted() {
+		e.ev.Emit(event.MutePlay, event.UID{UID: s.UID})
+	}
+}
+
+func (e *Engine) streamUpdate(s *signal.Stream) {
+	r, ok := e.streams[s.UID]
+	if !ok {
+		e.streamAdd(s)
+		return
+	}
+	wasAudioMuted, wasAllMuted := r.audioMuted(), r.allMuted()
+	r.info = *s
+	e.ev.Emit(event.RemoteStreamUpdate, RemoteStreamOf(s))
+	switch {
+	case !wasAudioMuted && r.audioMuted():
+		e.ev.Emit(event.MutePlay, event.UID{UID: s.UID})
+	case wasAudioMuted && !r.audioMuted():
+		e.ev.Emit(event.MutePlayResume, event.UID{UID: s.UID})
+	}
+	switch {
+	case !wasAllMuted && r.allMuted():
+		e.setPlayer(r, event.StatePause, "muted")
+	case wasAllMuted && !r.allMuted():
+		e.setPlayer(r, event.StatePlay, "unmuted")
+	}
+}
+
+func (e *Engine) streamRemove(s *signal.Stream, reason string) {
+	r, ok := e.streams[s.UID]
+	if !ok {
+		return
+	}
+	delete(e.streams, s.UID)
+	e.ev.Emit(event.RemoteStreamRemove, RemoteStreamOf(&r.info))
+	e.setPlayer(r, event.StateEnd, reason)
+	r.close()
+}
+
+// setPlayer moves the local player of a stream; only changes are printed,
+// and a player that never played neither pauses nor resumes.
+func (e *Engine) setPlayer(r *remote, state, reason string) {
+	if r.player == state || r.player == event.StateEnd {
+		return
+	}
+	if r.player == "" && state != event.StatePlay {
+		return
+	}
+	r.player = state
+	e.ev.Emit(event.PlayerStateChange, event.PlayerState{UID: r.info.UID, State: state, Reason: reason})
+}
+
+// firstFrame runs on the run loop when a subscribed track decoded its
+// first complete frame.
+func (e *Engine) firstFrame(uid, kind string) {
+	r, ok := e.streams[uid]
+	if !ok {
+		return
+	}
+	ur := event.UIDRoom{UID: uid, RoomID: e.cfg.RoomID}
+	switch kind {
+	case "audio":
+		if r.firstAudio {
+			return
+		}
+		r.firstAudio = true
+		e.ev.Emit(event.FirstAudioFrameDecode, ur)
+	case "video":
+		if r.firstVideo {
+			return
+		}
+		r.firstVideo = true
+		e.ev.Emit(event.FirstVideoFrameDecode, ur)
+	}
+	if r.allMuted() {
+		return
+	}
+	e.setPlayer(r, event.StatePlay, "first_frame")
+}
+
+// subscriber is the participant's receiving PeerConnection; the server
+// offers, the engine answers.
+type subscriber struct {
+	e     *Engine
+	pc    *webrtc.PeerConnection
+	cands candidates
+	wg    sync.WaitGroup
+}
+
+func (e *Engine) onSubscribeOffer(sdp string) {
+	if e.sub == nil {
+		s, err := newSubscriber(e)
+		if err != nil {
+			e.log.Error("subscribe", "err", err)
+			return
+		}
+		e.sub = s
+	}
+	if err := e.sub.answer(sdp); err != nil {
+		e.log.Error("subscribe negotiation", "err", err)
+	}
+}
+
+func newSubscriber(e *Engine) (*subscriber, error) {
+	api, err := newAPI(func(m *webrtc.MediaEngine) error { return m.RegisterDefaultCodecs() })
+	if err != nil {
+		return nil, err
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, fmt.Errorf("new subscribe peer connection: %w", err)
+	}
+	s := &subscriber{e: e, pc: pc}
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c == nil {
+			return
+		}
+		ci := c.ToJSON()
+		_ = e.send(&signal.Message{Type: signal.TypeCandidate, PC: signal.PCSubscribe, Candidate: &ci})
+	})
+	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.consume(t)
+		}()
+	})
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		e.log.Debug("subscribe connection", "state", st.String())
+	})
+	return s, nil
+}
+
+func (s *subscriber) answer(sdp string) error {
+	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+		return fmt.Errorf("set subscribe offer: %w", err)
+	}
+	if err := s.cands.flush(s.pc); err != nil {
+		s.e.log.Warn("add subscribe candidates", "err", err)
+	}
+	ans, err := s.pc.CreateAnswer(nil)
+	if err != nil {
+		return fmt.Errorf("create subscribe answer: %w", err)
+	}
+	if err := s.pc.SetLocalDescription(ans); err != nil {
+		return fmt.Errorf("set subscribe answer: %w", err)
+	}
+	return s.e.send(&signal.Message{Type: signal.TypeAnswer, PC: signal.PCSubscribe, SDP: ans.SDP})
+}
+
+func (s *subscriber) addCandidate(ci webrtc.ICECandidateInit) {
+	if err := s.cands.add(s.pc, ci); err != nil {
+		s.e.log.Warn("add subscribe candidate", "err", err)
+	}
+}
+
+// keyframeRetry is how often a video track without a decodable keyframe
+// asks for one again.
+const keyframeRetry = time.Second
+
+// consume reads one subscribed track: the null player of `join`. It finds
+// the first complete decodable frame (video: a whole keyframe; audio: an
+// Opus packet that decodes) and keeps draining so that RTCP keeps flowing.
+func (s *subscriber) consume(t *webrtc.TrackRemote) {
+	uid := t.StreamID()
+	kind := t.Kind().String()
+	codec := media.CodecOf(t.Codec().MimeType)
+	log := s.e.log.With("uid", uid, "kind", kind, "codec", codec)
+	log.Debug("subscribed track")
+
+	var found func(*rtp.Packet) bool
+	switch kind {
+	case "video":
+		found = newKeyframeFinder(codec)
+		s.requestKeyframe(t)
+	default:
+		found = newOpusProbe()
+	}
+	lastPLI := time.Now()
+	done := false
+	for {
+		pkt, _, err := t.ReadRTP()
+		if err != nil {
+			return
+		}
+		if done {
+			continue
+		}
+		if found(pkt) {
+			done = true
+			s.e.post(func() { s.e.firstFrame(uid, kind) })
+			continue
+		}
+		if kind == "video" && time.Since(lastPLI) > keyframeRetry {
+			lastPLI = time.Now()
+			s.requestKeyframe(t)
+		}
+	}
+}
+
+func (s *subscriber) requestKeyframe(t *webrtc.TrackRemote) {
+	err := s.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(t.SSRC())}})
+	if err != nil {
+		s.e.log.Debug("send PLI", "err", err)
+	}
+}
+
+// newKeyframeFinder returns a function fed RTP packets in arrival order that
+// reports true once a complete keyframe has been assembled.
+func newKeyframeFinder(codec string) func(*rtp.Packet) bool {
+	var dep rtp.Depacketizer
+	var isKey func([]byte) bool
+	switch codec {
+	case "H264":
+		dep = &codecs.H264Packet{}
+		isKey = h264HasIDR
+	case "VP8":
+		dep = &codecs.VP8Packet{}
+		// VP8 frame tag: bit 0 of the first byte is 0 for a key frame (RFC 6386 §9.1).
+		isKey = func(b []byte) bool { return len(b) > 3 && b[0]&0x01 == 0 }
+	default:
+		return func(*rtp.Packet) bool { return false }
+	}
+	sb := samplebuilder.New(128, dep, 90000)
+	return func(p *rtp.Packet) bool {
+		sb.Push(p)
+		for smp := sb.Pop(); smp != nil; smp = sb.Pop() {
+			if isKey(smp.Data) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// h264HasIDR reports whether an Annex-B access unit holds an IDR slice.
+func h264HasIDR(au []byte) bool {
+	for len(au) > 0 {
+		i := bytes.Index(au, []byte{0, 0, 1})
+		if i < 0 || i+3 >= len(au) {
+			return false
+		}
+		au = au[i+3:]
+		if au[0]&0x1f == 5 {
+			return true
+		}
+	}
+	return false
+}
+
+// newOpusProbe reports true for the first Opus packet that decodes to audio.
+func newOpusProbe() func(*rtp.Packet) bool {
+	dec, err := opus.NewDecoderWithOutput(48000, 2)
+	if err != nil {
+		return func(*rtp.Packet) bool { return false }
+	}
+	pcm := make([]int16, 5760*2)
+	return func(p *rtp.Packet) bool {
+		if len(p.Payload) == 0 {
+			return false
+		}
+		n, err := dec.DecodeToInt16(p.Payload, pcm)
+		return err == nil && n > 0
+	}
+}
+
+func (s *subscriber) close() {
+	if err := s.pc.Close(); err != nil {
+		s.e.log.Debug("close subscribe connection", "err", err)
+	}
+	s.wg.Wait()
+}
