@@ -20,7 +20,7 @@ import (
 )
 
 // pliInterval is the least time between two keyframe requests for one track.
-const pliInterval = 500 * time.Millisecond
+const pliInterval = 200 * time.Millisecond
 
 // publisher is a participant's publish PeerConnection and what it declared.
 type publisher struct {

@@ -95,8 +95,11 @@ func (r *room) syncSubs(q *participant) {
 		src := w.src
 		r.s.spawn(func() { readSenderRTCP(sender, src) })
 		if src.kind == "video" {
+			// The keyframe is asked for once the subscriber can receive it
+			// (answer applied on a connected PeerConnection, or connected):
+			// asking now would spend the rate-limited request on a keyframe
+			// nobody receives and delay the useful one by pliInterval.
 			sub.newVideo = append(sub.newVideo, src)
-			src.requestKeyframe()
 		}
 		changed = true
 	}
@@ -135,6 +138,7 @@ func (r *room) subscriberConnected(q *participant, pc *webrtc.PeerConnection) {
 		for _, st := range q.sub.senders {
 			srcs = append(srcs, st.src)
 		}
+		q.sub.newVideo = nil
 	}
 	r.mu.Unlock()
 	for _, src := range srcs {
@@ -185,10 +189,12 @@ func (r *room) subscribeAnswerLocked(p *participant, m *signal.Message) {
 		sub.dirty = true // offer again
 	} else {
 		p.flushCandidates(sub.pc, &p.pendingSub)
-		for _, src := range sub.newVideo {
-			src.requestKeyframe()
+		if sub.pc.ConnectionState() == webrtc.PeerConnectionStateConnected {
+			for _, src := range sub.newVideo {
+				src.requestKeyframe()
+			}
+			sub.newVideo = nil
 		}
-		sub.newVideo = nil
 	}
 	if sub.dirty {
 		sub.dirty = false

@@ -54,14 +54,15 @@ func (t tokens) Renewable() bool                             { return true }
 func main() {
 	n := flag.Int("n", 100, "number of joins")
 	codec := flag.String("codec", "vp8", "publisher video codec: vp8 or h264")
+	gap := flag.Duration("gap", 0, "idle time between joins (0: back to back, so keyframe requests meet the server's PLI pacing)")
 	flag.Parse()
-	if err := run(*n, *codec); err != nil {
+	if err := run(*n, *codec, *gap); err != nil {
 		fmt.Fprintln(os.Stderr, "benchjoin:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, codec string) error {
+func run(n int, codec string, gap time.Duration) error {
 	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	reg, err := token.NewRegistry(token.App{ID: "bench", Secret: secret})
 	if err != nil {
@@ -99,7 +100,7 @@ func run(n int, codec string) error {
 	go func() { pubDone <- pub.Run(ctx) }()
 	<-pubT.done
 
-	var toConnected, toAuth, toVideo, connToVideo []time.Duration
+	var toConnected, toAuth, toAudio, toVideo, connToVideo []time.Duration
 	for i := 0; i < n; i++ {
 		uid := fmt.Sprintf("sub%d", i)
 		tm := &timing{at: map[string]time.Time{}, want: event.FirstVideoFrameDecode, done: make(chan struct{})}
@@ -126,18 +127,21 @@ func run(n int, codec string) error {
 		}
 		jcancel()
 		<-res
+		time.Sleep(gap)
 		tm.mu.Lock()
 		toConnected = append(toConnected, tm.at[event.Connected].Sub(start))
 		toAuth = append(toAuth, tm.at[event.SDKAuthResult].Sub(start))
+		toAudio = append(toAudio, tm.at[event.FirstAudioFrameDecode].Sub(start))
 		toVideo = append(toVideo, tm.at[event.FirstVideoFrameDecode].Sub(start))
 		connToVideo = append(connToVideo, tm.at[event.FirstVideoFrameDecode].Sub(tm.at[event.Connected]))
 		tm.mu.Unlock()
 	}
 	cancel()
 	<-pubDone
-	fmt.Printf("joins: %d on loopback, publisher video %s, in-process server and clients\n", n, codec)
+	fmt.Printf("joins: %d on loopback, publisher video %s, gap %v, in-process server and clients\n", n, codec, gap)
 	report("join -> connected", toConnected)
 	report("join -> sdk_auth_result", toAuth)
+	report("join -> first_audio_frame_decode", toAudio)
 	report("join -> first_video_frame_decode", toVideo)
 	report("connected -> first_video_frame_decode", connToVideo)
 	return nil
