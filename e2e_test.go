@@ -7,6 +7,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/roomctl/roomctl/event"
+	"github.com/roomctl/roomctl/server"
 	"github.com/roomctl/roomctl/token"
 )
 
@@ -512,4 +514,81 @@ func TestUntilTimeout(t *testing.T) {
 	if code := p.exitCode(); code != 4 {
 		t.Fatalf("exit %d, want 4", code)
 	}
+}
+
+// inProcessServer runs the room server inside the test, so that the test
+// can cut a participant's signaling socket and read forwarding counters;
+// the clients are still real roomctl processes.
+func inProcessServer(t *testing.T) (*server.Server, string) {
+	t.Helper()
+	reg, err := token.NewRegistry(token.App{ID: testApp, Secret: testSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ctx, ln)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		_ = srv.Close()
+		<-done
+	})
+	return srv, "ws://" + ln.Addr().String()
+}
+
+// mediaFlows waits until the server has sent uid 50 kB more than it had
+// when called (a second of the test video), i.e. media is flowing to uid now.
+func mediaFlows(t *testing.T, srv *server.Server, room, uid string) {
+	t.Helper()
+	before, _ := srv.BytesSent(room, uid)
+	deadline := time.Now().Add(eventWait)
+	for time.Now().Before(deadline) {
+		if n, ok := srv.BytesSent(room, uid); ok && n > before+50_000 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond) // polling a counter, not synchronizing on an event
+	}
+	t.Fatalf("no media flowing to %s", uid)
+}
+
+// Signaling cut under a joined client: reconnect, then connected, the
+// session resumes, remote streams keep flowing and signaling works again.
+func TestSignalingCut(t *testing.T) {
+	srv, url := inProcessServer(t)
+	alice := start(t, "alice", joinArgs(url, "r1", "alice", "--publish", "test", "--control")...)
+	bob := start(t, "bob", joinArgs(url, "r1", "bob")...)
+	_, i := bob.waitFrom(0, event.FirstVideoFrameDecode, field("uid", "alice"))
+	mediaFlows(t, srv, "r1", "bob")
+
+	if !srv.DropSignaling("r1", "bob") {
+		t.Fatal("bob not found on the server")
+	}
+	_, i = bob.waitFrom(i+1, event.Reconnect, both(field("uid", "bob"), field("roomId", "r1")))
+	_, i = bob.waitFrom(i+1, event.Connected, field("uid", "bob"))
+	_, i = bob.waitFrom(i+1, event.SDKAuthResult, field("result", 0))
+	mediaFlows(t, srv, "r1", "bob")
+	fmt.Fprintln(alice.stdin, "mute audio")
+	bob.waitFrom(i+1, event.MutePlay, field("uid", "alice"))
+	if bob.has(event.RemoteStreamRemove) {
+		t.Fatal("the resumed session lost alice's stream")
+	}
+	// The publisher's cut works the same way.
+	if !srv.DropSignaling("r1", "alice") {
+		t.Fatal("alice not found on the server")
+	}
+	alice.wait(event.Reconnect, nil)
+	_, j := alice.waitFrom(0, event.Connected, nil)
+	alice.waitFrom(j+1, event.Connected, nil)
+	mediaFlows(t, srv, "r1", "bob")
 }

@@ -417,3 +417,32 @@ func (s *Server) removeConn(c *conn) {
 	defer s.mu.Unlock()
 	delete(s.conns, c)
 }
+
+// BytesSent returns how many bytes the server has sent to uid in roomID
+// over its subscribe PeerConnection's transport (pion's transport stats;
+// v4 does not report outbound-rtp counters); ok is false when there is no
+// such subscriber. Tests and operators use it to see media flowing to a
+// participant.
+func (s *Server) BytesSent(roomID, uid string) (n uint64, ok bool) {
+	s.mu.Lock()
+	r := s.rooms[roomID]
+	s.mu.Unlock()
+	if r == nil {
+		return 0, false
+	}
+	r.mu.Lock()
+	var pc *webrtc.PeerConnection
+	if p := r.parts[uid]; p != nil && p.sub != nil {
+		pc = p.sub.pc
+	}
+	r.mu.Unlock()
+	if pc == nil {
+		return 0, false
+	}
+	for _, st := range pc.GetStats() {
+		if ts, isTransport := st.(webrtc.TransportStats); isTransport {
+			n += ts.BytesSent
+		}
+	}
+	return n, true
+}
