@@ -92,12 +92,16 @@ func runJoin(ctx context.Context, o *joinOptions, s Streams) error {
 	if err != nil {
 		return err
 	}
-	if src != nil {
-		defer src.Close()
-	}
 	se, err := o.newSession(ctx, s)
 	if err != nil {
 		return err
+	}
+	if src != nil {
+		defer func() {
+			if err := src.Close(); err != nil {
+				se.log.Warn("close media source", "err", err)
+			}
+		}()
 	}
 	eng, err := engine.New(engine.Config{
 		Server: o.server, AppID: o.appID, RoomID: o.room, UID: o.uid,

@@ -103,7 +103,11 @@ func runServe(ctx context.Context, o *serveOptions, s Streams) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
-	defer srv.Close()
+	defer func() {
+		if err := srv.Close(); err != nil {
+			log.Warn("close server", "err", err)
+		}
+	}()
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", o.listen, err)

@@ -18,7 +18,10 @@ type Conn struct {
 // Dial opens a signaling connection to url (ws://host:port; Path is added when
 // the URL has none).
 func Dial(ctx context.Context, url string) (*Conn, error) {
-	ws, _, err := websocket.Dial(ctx, withPath(url), nil)
+	ws, resp, err := websocket.Dial(ctx, withPath(url), nil)
+	if resp != nil && resp.Body != nil {
+		_ = resp.Body.Close() // coder/websocket needs nothing more from it
+	}
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", url, err)
 	}

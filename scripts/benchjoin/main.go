@@ -72,7 +72,7 @@ func run(n int, codec string, gap time.Duration) error {
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
+	defer func() { _ = srv.Close() }()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -86,7 +86,7 @@ func run(n int, codec string, gap time.Duration) error {
 	if err != nil {
 		return err
 	}
-	defer src.Close()
+	defer func() { _ = src.Close() }()
 	pubT := &timing{at: map[string]time.Time{}, want: event.SDKAuthResult, done: make(chan struct{})}
 	pub, err := engine.New(engine.Config{
 		Server: url, AppID: "bench", RoomID: "bench", UID: "pub",
@@ -120,13 +120,13 @@ func run(n int, codec string, gap time.Duration) error {
 		case <-tm.done:
 		case err := <-res:
 			jcancel()
-			return fmt.Errorf("join %d ended early: %v", i, err)
+			return fmt.Errorf("join %d ended early: %w", i, err)
 		case <-time.After(30 * time.Second):
 			jcancel()
 			return fmt.Errorf("join %d: no first_video_frame_decode in 30s", i)
 		}
 		jcancel()
-		<-res
+		<-res // nil, or the error of a join we are ending anyway
 		time.Sleep(gap)
 		tm.mu.Lock()
 		toConnected = append(toConnected, tm.at[event.Connected].Sub(start))
@@ -137,7 +137,9 @@ func run(n int, codec string, gap time.Duration) error {
 		tm.mu.Unlock()
 	}
 	cancel()
-	<-pubDone
+	if err := <-pubDone; err != nil {
+		return fmt.Errorf("publisher: %w", err)
+	}
 	fmt.Printf("joins: %d on loopback, publisher video %s, gap %v, in-process server and clients\n", n, codec, gap)
 	report("join -> connected", toConnected)
 	report("join -> sdk_auth_result", toAuth)
