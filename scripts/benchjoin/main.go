@@ -126,7 +126,9 @@ func run(n int, codec string, gap time.Duration) error {
 			return fmt.Errorf("join %d: no first_video_frame_decode in 30s", i)
 		}
 		jcancel()
-		<-res // nil, or the error of a join we are ending anyway
+		if err := <-res; err != nil {
+			return fmt.Errorf("join %d: %w", i, err)
+		}
 		time.Sleep(gap)
 		tm.mu.Lock()
 		toConnected = append(toConnected, tm.at[event.Connected].Sub(start))
