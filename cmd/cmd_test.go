@@ -1,0 +1,132 @@
+package cmd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/roomctl/roomctl/engine"
+	"github.com/roomctl/roomctl/token"
+)
+
+func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = Execute(context.Background(), args, Streams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	return code, out.String(), errOut.String()
+}
+
+func TestExitCode(t *testing.T) {
+	cases := []struct {
+		err  error
+		want int
+	}{
+		{nil, ExitOK},
+		{usagef("bad"), ExitUsage},
+		{fmt.Errorf("wrapped: %w", &engine.AuthError{Code: token.Expired}), ExitAuthRefused},
+		{errUntilTimeout, ExitUntilTimout},
+		{fmt.Errorf("x: %w", engine.ErrUnreachable), ExitUnreachable},
+		{errors.New("disk on fire"), ExitFailure},
+	}
+	for _, c := range cases {
+		if got := ExitCode(c.err); got != c.want {
+			t.Errorf("ExitCode(%v) = %d, want %d", c.err, got, c.want)
+		}
+	}
+}
+
+// roomctl token prints the token alone on stdout, and it verifies.
+func TestTokenCommand(t *testing.T) {
+	secret := strings.Repeat("s", 32)
+	code, out, errOut := run(t, "token", "--app-id", "1001", "--app-secret", secret, "--room", "r1", "--uid", "alice", "--ttl", "1m", "--no-publish")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	tok := strings.TrimSpace(out)
+	if strings.Count(out, "\n") != 1 || strings.Count(tok, ".") != 2 {
+		t.Fatalf("stdout %q is not one JWT line", out)
+	}
+	reg, err := token.NewRegistry(token.App{ID: "1001", Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims, verdict := reg.Verify(tok, "1001", "r1", "alice", time.Now())
+	if verdict != token.OK || claims.Rights.Publish || !claims.Rights.Subscribe {
+		t.Fatalf("verdict %d, rights %+v", verdict, claims.Rights)
+	}
+	if code, _, errOut := run(t, "token", "--app-id", "1", "--app-secret", "short", "--room", "r", "--uid", "u"); code != ExitUsage || !strings.Contains(errOut, "32") {
+		t.Fatalf("short secret: exit %d, %s", code, errOut)
+	}
+}
+
+// Every flag reads ROOMCTL_<FLAG> when not given; the command line wins.
+func TestEnvironment(t *testing.T) {
+	secret := strings.Repeat("e", 32)
+	t.Setenv("ROOMCTL_APP_ID", "1001")
+	t.Setenv("ROOMCTL_APP_SECRET", secret)
+	t.Setenv("ROOMCTL_ROOM", "envroom")
+	t.Setenv("ROOMCTL_UID", "envuid")
+	t.Setenv("ROOMCTL_TTL", "2m")
+	code, out, errOut := run(t, "token", "--uid", "flaguid")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	c, err := token.Parse(strings.TrimSpace(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AppID != "1001" || c.RoomID != "envroom" || c.UID != "flaguid" {
+		t.Fatalf("claims %+v", c)
+	}
+	if ttl := c.ExpiresAt.Sub(c.IssuedAt.Time); ttl != 2*time.Minute {
+		t.Fatalf("ttl %v, want 2m from ROOMCTL_TTL", ttl)
+	}
+	t.Setenv("ROOMCTL_TTL", "soon")
+	if code, _, errOut := run(t, "token"); code != ExitUsage || !strings.Contains(errOut, "ROOMCTL_TTL") {
+		t.Fatalf("bad env value: exit %d, %s", code, errOut)
+	}
+}
+
+func TestEnvName(t *testing.T) {
+	if got := EnvName("token-cmd"); got != "ROOMCTL_TOKEN_CMD" {
+		t.Fatal(got)
+	}
+}
+
+// Usage errors come before anything is sent: exit 2, a message naming the
+// problem, nothing on stdout.
+func TestJoinValidation(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"join", "--room", "r"}, "--app-id is required"},
+		{[]string{"join", "--app-id", "1", "--room", "r", "--uid", "ü"}, `invalid uid "ü"`},
+		{[]string{"join", "--app-id", "1", "--room", "r", "--server", "http://x"}, "ws://"},
+		{[]string{"join", "--app-id", "1", "--room", "r", "--token", "t", "--app-secret", strings.Repeat("x", 32)}, "only one of"},
+		{[]string{"join", "--app-id", "1", "--room", "r", "--timeout", "1s"}, "--timeout goes with --until"},
+		{[]string{"join", "--app-id", "1", "--room", "r", "--events", "connected,bogus"}, `"bogus"`},
+		{[]string{"join", "--app-id", "1", "--room", "r", "--subscribe", "ok,not ok"}, `"not ok"`},
+		{[]string{"join", "--app-id", "1", "--room", "r", "--publish", "camera"}, "capture devices"},
+		{[]string{"serve", "--apps", "/nonexistent.json"}, "/nonexistent.json"},
+		{[]string{"serve"}, "--app-id and --app-secret"},
+		{[]string{"join", "extra-arg"}, "unknown command"},
+	}
+	for _, c := range cases {
+		code, out, errOut := run(t, c.args...)
+		if code != ExitUsage || !strings.Contains(errOut, c.want) || out != "" {
+			t.Errorf("%v: exit %d, stderr %q, stdout %q; want 2 and %q", c.args, code, errOut, out, c.want)
+		}
+	}
+}
+
+func TestSchemaCommand(t *testing.T) {
+	code, out, _ := run(t, "schema")
+	if code != 0 || !strings.Contains(out, `"$schema"`) {
+		t.Fatalf("exit %d, %.80s", code, out)
+	}
+}
