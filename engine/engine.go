@@ -57,6 +57,9 @@ type Config struct {
 	Publish media.Source
 	// Subscribe limits subscriptions to these uids; empty means everyone.
 	Subscribe []string
+	// Tracks, when set, is given every subscribed track's media (record,
+	// push-rtmp). The engine's own first-frame detection runs regardless.
+	Tracks TrackHandler
 
 	Events event.Emitter
 	Logger *slog.Logger // nil: discard

@@ -191,11 +191,11 @@ func newSubscriber(e *Engine) (*subscriber, error) {
 		ci := c.ToJSON()
 		_ = e.send(&signal.Message{Type: signal.TypeCandidate, PC: signal.PCSubscribe, Candidate: &ci})
 	})
-	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	pc.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.consume(t)
+			s.consume(t, r)
 		}()
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
@@ -234,12 +234,32 @@ const keyframeRetry = time.Second
 // consume reads one subscribed track: the null player of `join`. It finds
 // the first complete decodable frame (video: a whole keyframe; audio: an
 // Opus packet that decodes) and keeps draining so that RTCP keeps flowing.
-func (s *subscriber) consume(t *webrtc.TrackRemote) {
+func (s *subscriber) consume(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	uid := t.StreamID()
 	kind := t.Kind().String()
 	codec := media.CodecOf(t.Codec().MimeType)
 	log := s.e.log.With("uid", uid, "kind", kind, "codec", codec)
 	log.Debug("subscribed track")
+
+	var sink PacketSink
+	if h := s.e.cfg.Tracks; h != nil {
+		sink = h.HandleTrack(&RemoteTrack{
+			UID: uid, RoomID: s.e.cfg.RoomID, Kind: kind, Codec: codec,
+			ClockRate: t.Codec().ClockRate, Channels: t.Codec().Channels,
+			SDPFmtpLine: t.Codec().SDPFmtpLine, SSRC: uint32(t.SSRC()),
+			requestKeyframe: func() { s.requestKeyframe(t) },
+		})
+	}
+	if sink != nil {
+		defer sink.Close()
+	}
+	// RTCP is read even without a sink: the interceptors see sender
+	// reports only when somebody reads (receiver reports need them).
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		readSenderReports(r, uint32(t.SSRC()), sink)
+	}()
 
 	var found func(*rtp.Packet) bool
 	switch kind {
@@ -256,6 +276,9 @@ func (s *subscriber) consume(t *webrtc.TrackRemote) {
 		if err != nil {
 			return
 		}
+		if sink != nil {
+			sink.WriteRTP(pkt, time.Now())
+		}
 		if done {
 			continue
 		}
@@ -267,6 +290,23 @@ func (s *subscriber) consume(t *webrtc.TrackRemote) {
 		if kind == "video" && time.Since(lastPLI) > keyframeRetry {
 			lastPLI = time.Now()
 			s.requestKeyframe(t)
+		}
+	}
+}
+
+// readSenderReports hands a track's RTCP sender reports to its sink (if
+// any) until the receiver stops. Sink calls from here and from consume may
+// overlap: PacketSink implementations lock what they share.
+func readSenderReports(r *webrtc.RTPReceiver, ssrc uint32, sink PacketSink) {
+	for {
+		pkts, _, err := r.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			if sr, ok := p.(*rtcp.SenderReport); ok && sink != nil && sr.SSRC == ssrc {
+				sink.SenderReport(ntpTime(sr.NTPTime), sr.RTPTime)
+			}
 		}
 	}
 }
