@@ -44,7 +44,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binPath = filepath.Join(dir, "roomctl")
-	build := exec.Command("go", "build", "-o", binPath, ".")
+	args := []string{"build", "-o", binPath}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, ".")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build roomctl:", err)
@@ -100,7 +104,9 @@ func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, name: name, stderr: &syncBuffer{}, cond: make(chan struct{}), exited: make(chan struct{})}
 	p.cmd = exec.Command(binPath, args...)
-	p.cmd.Env = append(os.Environ(), "ROOMCTL_LOG_LEVEL=debug")
+	// A race report in a child makes it exit 66 and fails the test that
+	// waits on it; halt_on_error makes that prompt.
+	p.cmd.Env = append(os.Environ(), "ROOMCTL_LOG_LEVEL=debug", "GORACE=halt_on_error=1")
 	p.cmd.Stderr = p.stderr
 	var err error
 	p.stdin, err = p.cmd.StdinPipe()
@@ -146,6 +152,9 @@ func start(t *testing.T, name string, args ...string) *proc {
 		default:
 			_ = p.cmd.Process.Kill()
 			<-p.exited
+		}
+		if strings.Contains(p.stderr.String(), "WARNING: DATA RACE") {
+			t.Errorf("%s: data race", name)
 		}
 		if t.Failed() || os.Getenv("E2E_LOG") != "" {
 			t.Logf("---- %s stdout:\n%s\n---- %s stderr:\n%s", name, strings.Join(p.snapshotRaw(), "\n"), name, tail(p.stderr.String(), 6000))
