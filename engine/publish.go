@@ -100,21 +100,9 @@ func newPublisher(ctx context.Context, e *Engine, src media.Source) (*publisher,
 			FrameRate: t.Info.FrameRate, SampleRate: t.Info.SampleRate, Channel: t.Info.Channel,
 			Bitrate: t.Info.Bitrate,
 		})
-		// mediadevices tracks read their sender's RTCP themselves (to turn
-		// PLI into a keyframe); a second reader would steal those packets.
-		// Sample tracks need a reader so that NACKs and reports are handled.
-		if _, ok := t.Local.(*webrtc.TrackLocalStaticSample); ok {
-			p.wg.Add(1)
-			go func() {
-				defer p.wg.Done()
-				buf := make([]byte, 1500)
-				for {
-					if _, _, err := s.Read(buf); err != nil {
-						return
-					}
-				}
-			}()
-		}
+		// No RTCP reading here: mediadevices tracks read their sender's
+		// RTCP themselves (PLI → keyframe) and media's file tracks do too;
+		// a second reader would steal packets (see media.Track.Local).
 		p.watchEnd(t)
 	}
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {

@@ -1,0 +1,152 @@
+package media
+
+import (
+	"fmt"
+	"image"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/pion/mediadevices/pkg/driver"
+	"github.com/pion/mediadevices/pkg/io/audio"
+	"github.com/pion/mediadevices/pkg/io/video"
+	"github.com/pion/mediadevices/pkg/prop"
+	"github.com/pion/mediadevices/pkg/wave"
+)
+
+// driverMu serializes what we do to mediadevices drivers. The driver
+// manager is a process-global registry (the library's design, not ours) and
+// a driver's open/running/closed state is a plain field with no lock, so
+// two sources opening or closing at once would race on it. The lock is
+// global because what it guards is.
+var driverMu sync.Mutex
+
+// We open the test drivers ourselves instead of through GetUserMedia:
+//   - GetUserMedia opens every registered driver of the kind just to read
+//     its properties, even with a DeviceID constraint, so with the camera
+//     and microphone drivers registered it would touch real devices (and
+//     ALSA's "null" capture device, whose first Read panics).
+//   - It merges the driver's advertised properties over the constraints,
+//     so videotest always produces 640x480@30 whatever Width, Height and
+//     FrameRate ask for; VideoRecord given our own prop.Media honours them.
+//   - Closing a driver while a reader waits on videotest's ticker strands
+//     that reader forever (the ticker is stopped, never closed); our
+//     wrapper below closes the driver only between reads.
+
+func findTestDriver(label string, typ driver.DeviceType) (driver.Driver, error) {
+	ds := driver.GetManager().Query(func(d driver.Driver) bool {
+		info := d.Info()
+		return info.Label == label && info.DeviceType == typ
+	})
+	if len(ds) == 0 {
+		return nil, fmt.Errorf("mediadevices %s driver not registered", label)
+	}
+	d := ds[0]
+	if d.Status() != driver.StateClosed {
+		return nil, fmt.Errorf("%w: mediadevices %s driver is %s (one test source per process)", ErrDeviceBusy, label, d.Status())
+	}
+	return d, nil
+}
+
+func openVideoTest(cfg TestConfig) (*videoDriverSource, error) {
+	driverMu.Lock()
+	defer driverMu.Unlock()
+	d, err := findTestDriver(videoTestLabel, driver.Camera)
+	if err != nil {
+		return nil, err
+	}
+	rec, ok := d.(driver.VideoRecorder)
+	if !ok {
+		return nil, fmt.Errorf("mediadevices %s driver records no video", videoTestLabel)
+	}
+	if err := d.Open(); err != nil {
+		return nil, fmt.Errorf("open %s: %w", videoTestLabel, err)
+	}
+	r, err := rec.VideoRecord(prop.Media{Video: prop.Video{
+		Width: cfg.Width, Height: cfg.Height, FrameRate: float32(cfg.FrameRate),
+	}})
+	if err != nil {
+		// VideoRecord closes the driver itself when it fails.
+		return nil, fmt.Errorf("record %s: %w", videoTestLabel, err)
+	}
+	return &videoDriverSource{driverSource: driverSource{d: d}, r: r}, nil
+}
+
+func openAudioTest() (*audioDriverSource, error) {
+	driverMu.Lock()
+	defer driverMu.Unlock()
+	d, err := findTestDriver(audioTestLabel, driver.Microphone)
+	if err != nil {
+		return nil, err
+	}
+	rec, ok := d.(driver.AudioRecorder)
+	if !ok {
+		return nil, fmt.Errorf("mediadevices %s driver records no audio", audioTestLabel)
+	}
+	if err := d.Open(); err != nil {
+		return nil, fmt.Errorf("open %s: %w", audioTestLabel, err)
+	}
+	r, err := rec.AudioRecord(prop.Media{Audio: prop.Audio{
+		SampleRate: 48000, ChannelCount: 1, Latency: 20 * time.Millisecond,
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("record %s: %w", audioTestLabel, err)
+	}
+	return &audioDriverSource{driverSource: driverSource{d: d}, r: r}, nil
+}
+
+// driverSource is the mediadevices.Source side of an opened driver.
+type driverSource struct {
+	d driver.Driver
+	// mu is held for the length of every Read so that Close waits for the
+	// read in flight (at most one frame period) before closing the driver.
+	mu     sync.Mutex
+	closed bool
+}
+
+func (s *driverSource) ID() string { return s.d.ID() }
+
+func (s *driverSource) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	driverMu.Lock()
+	defer driverMu.Unlock()
+	if err := s.d.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", s.d.Info().Label, err)
+	}
+	return nil
+}
+
+type videoDriverSource struct {
+	driverSource
+	r video.Reader
+}
+
+// Read returns io.EOF once closed, which ends the track: mediadevices'
+// sending goroutine returns and closes its encoder.
+func (s *videoDriverSource) Read() (image.Image, func(), error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, func() {}, io.EOF
+	}
+	return s.r.Read()
+}
+
+type audioDriverSource struct {
+	driverSource
+	r audio.Reader
+}
+
+func (s *audioDriverSource) Read() (wave.Audio, func(), error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, func() {}, io.EOF
+	}
+	return s.r.Read()
+}
