@@ -398,7 +398,12 @@ func TestTokenCmdRenewal(t *testing.T) {
 	}
 	p := start(t, "dan", "join", "--server", url, "--app-id", testApp, "--room", "r1", "--uid", "dan", "--token-cmd", script)
 	_, i := p.waitFrom(0, event.TokenWillExpire, nil)
-	p.waitFrom(i+1, event.SDKAuthResult, field("result", 0))
+	_, i = p.waitFrom(i+1, event.SDKAuthResult, field("result", 0))
+	// A second warning comes from the renewed token: the session outlived the first.
+	p.waitFrom(i+1, event.TokenWillExpire, nil)
+	if p.has(event.TokenRequest) {
+		t.Fatal("token_request although --token-cmd renewed the token")
+	}
 	p.signal(syscall.SIGINT)
 	p.exitCode()
 	runs, _ := os.ReadFile(filepath.Join(dir, "runs"))
@@ -530,11 +535,19 @@ func TestUntilTimeout(t *testing.T) {
 // the clients are still real roomctl processes.
 func inProcessServer(t *testing.T) (*server.Server, string) {
 	t.Helper()
+	return inProcessServerWith(t, server.Config{})
+}
+
+// inProcessServerWith is inProcessServer with settings; the registry is
+// the test app's.
+func inProcessServerWith(t *testing.T, cfg server.Config) (*server.Server, string) {
+	t.Helper()
 	reg, err := token.NewRegistry(token.App{ID: testApp, Secret: testSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Registry: reg})
+	cfg.Registry = reg
+	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

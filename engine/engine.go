@@ -67,7 +67,8 @@ type Config struct {
 	Dial Dialer // nil: DialSignal
 	// ConnectTimeout bounds the first connection and each join; default 10 s.
 	ConnectTimeout time.Duration
-	// ReconnectMax caps the reconnect backoff; default 5 s. ReconnectFor
+	// ReconnectMax caps the reconnect backoff; default 1 s, so a restarted
+	// server is found again within about a second. ReconnectFor
 	// bounds how long it keeps trying; default 2 min.
 	ReconnectMax time.Duration
 	ReconnectFor time.Duration
@@ -153,7 +154,7 @@ func New(cfg Config) (*Engine, error) {
 		cfg.ConnectTimeout = 10 * time.Second
 	}
 	if cfg.ReconnectMax <= 0 {
-		cfg.ReconnectMax = 5 * time.Second
+		cfg.ReconnectMax = time.Second
 	}
 	if cfg.ReconnectFor <= 0 {
 		cfg.ReconnectFor = 2 * time.Minute
@@ -461,9 +462,11 @@ func (e *Engine) onJoined(ctx context.Context, res *signal.Message, resumed bool
 			e.pub.close()
 			e.pub = nil
 		}
-		for uid, r := range e.streams {
-			r.close()
-			delete(e.streams, uid)
+		// A new session (the server restarted or forgot us): the streams we
+		// knew went with the old one; those still there come back in
+		// join_result or when their publishers rejoin.
+		for _, r := range e.streams {
+			e.streamRemove(&r.info, "session_lost")
 		}
 	}
 	for i := range res.Streams {

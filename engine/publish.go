@@ -33,6 +33,8 @@ func newAPI(register func(*webrtc.MediaEngine) error) (*webrtc.API, error) {
 	// resolve nowhere on a closed network.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	// Notice a media cut within seconds, not pion's default 5 s / 25 s.
+	se.SetICETimeouts(iceDisconnectedAfter, iceFailedAfter, iceKeepalive)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 
@@ -70,6 +72,7 @@ type publisher struct {
 	senders []*webrtc.RTPSender
 	cands   candidates
 	started bool
+	ice     iceDown
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -111,6 +114,9 @@ func newPublisher(ctx context.Context, e *Engine, src media.Source) (*publisher,
 		}
 		ci := c.ToJSON()
 		_ = e.send(&signal.Message{Type: signal.TypeCandidate, PC: signal.PCPublish, Candidate: &ci})
+	})
+	pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
+		e.post(func() { p.onICE(st) })
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		e.log.Debug("publish connection", "state", s.String())
@@ -201,6 +207,8 @@ func (p *publisher) setMuted(kind string, muted bool) {
 }
 
 func (p *publisher) close() {
+	p.ice.closed = true
+	p.ice.stop()
 	p.cancel()
 	if err := p.pc.Close(); err != nil {
 		p.e.log.Debug("close publish connection", "err", err)

@@ -157,7 +157,11 @@ type subscriber struct {
 	e     *Engine
 	pc    *webrtc.PeerConnection
 	cands candidates
+	ice   iceDown
 	wg    sync.WaitGroup
+
+	mu       sync.Mutex
+	awaiting map[string]bool // uid → transport back, waiting for its media
 }
 
 func (e *Engine) onSubscribeOffer(sdp string) {
@@ -200,6 +204,9 @@ func newSubscriber(e *Engine) (*subscriber, error) {
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		e.log.Debug("subscribe connection", "state", st.String())
+	})
+	pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
+		e.post(func() { s.onICE(st) })
 	})
 	return s, nil
 }
@@ -278,6 +285,11 @@ func (s *subscriber) consume(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		}
 		if sink != nil {
 			sink.WriteRTP(pkt, time.Now())
+		}
+		if s.mediaBack(uid) {
+			s.e.post(func() {
+				s.e.ev.Emit(event.StreamReconnectEnd, event.UIDRoom{UID: uid, RoomID: s.e.cfg.RoomID})
+			})
 		}
 		if done {
 			continue
@@ -378,6 +390,8 @@ func newOpusProbe() func(*rtp.Packet) bool {
 }
 
 func (s *subscriber) close() {
+	s.ice.closed = true
+	s.ice.stop()
 	if err := s.pc.Close(); err != nil {
 		s.e.log.Debug("close subscribe connection", "err", err)
 	}

@@ -250,6 +250,14 @@ func (r *room) handleLocked(p *participant, c *conn, m *signal.Message, cl *clea
 			}
 		}
 		r.syncSubs(p)
+	case signal.TypeRestartICE:
+		if p.sub == nil {
+			c.sendError(signal.ErrBadMessage, "no subscribe pc to restart")
+			return
+		}
+		r.s.log.Info("ice restart requested", "room", r.id, "uid", p.uid)
+		p.sub.restartICE = true
+		r.negotiateLocked(p)
 	case signal.TypeUpdateToken:
 		r.updateTokenLocked(p, m.Token, cl)
 	case signal.TypeLeave:

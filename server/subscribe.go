@@ -20,6 +20,9 @@ type subscriber struct {
 	// offered once the answer is in.
 	inFlight bool
 	dirty    bool
+	// restartICE makes the next offer an ICE restart (the client asked:
+	// its subscribe transport went disconnected or failed).
+	restartICE bool
 	// Video sources added since the last answer: they get a keyframe
 	// request once negotiated.
 	newVideo []*source
@@ -157,7 +160,8 @@ func (r *room) negotiateLocked(q *participant) {
 	if len(sub.pc.GetTransceivers()) == 0 {
 		return // nothing to offer yet
 	}
-	offer, err := sub.pc.CreateOffer(nil)
+	offer, err := sub.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: sub.restartICE})
+	sub.restartICE = false
 	if err != nil {
 		r.s.log.Error("create subscribe offer", "room", r.id, "uid", q.uid, "err", err)
 		return

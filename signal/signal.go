@@ -43,11 +43,14 @@ const (
 	TypeStreamRemove    = "stream_remove"     // server → client
 	TypeStreamUpdate    = "stream_update"     // server → client
 	TypeSubscribe       = "subscribe"
-	TypeLeave           = "leave"
-	TypePing            = "ping"
-	TypePong            = "pong"  // server → client
-	TypeError           = "error" // server → client
-	TypeBye             = "bye"   // server → client: the server ends the session
+	// TypeRestartICE asks the server for an ICE-restart offer on the
+	// subscribe pc (the client restarts its publish pc with its own offer).
+	TypeRestartICE = "restart_ice"
+	TypeLeave      = "leave"
+	TypePing       = "ping"
+	TypePong       = "pong"  // server → client
+	TypeError      = "error" // server → client
+	TypeBye        = "bye"   // server → client: the server ends the session
 )
 
 // Peer connection names: a participant has one of each.
@@ -230,6 +233,10 @@ func (m *Message) Validate() error {
 			if !IDPattern.MatchString(u) {
 				return bad("invalid uid %q", u)
 			}
+		}
+	case TypeRestartICE:
+		if m.PC != PCSubscribe {
+			return bad("pc must be %q", PCSubscribe)
 		}
 	case TypeStreamAdd, TypeStreamRemove, TypeStreamUpdate:
 		if m.Stream == nil || m.Stream.UID == "" {

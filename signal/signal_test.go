@@ -36,6 +36,8 @@ var decodeCases = []struct {
 	{"stream_add", `{"type":"stream_add","stream":{"uid":"a","roomId":"r","tracks":[{"kind":"audio","codec":"opus"}]}}`, true},
 	{"stream_add missing", `{"type":"stream_add"}`, false},
 	{"ping", `{"type":"ping","ts":123}`, true},
+	{"restart_ice", `{"type":"restart_ice","pc":"subscribe"}`, true},
+	{"restart_ice publish", `{"type":"restart_ice","pc":"publish"}`, false},
 	{"leave", `{"type":"leave"}`, true},
 	{"unknown type", `{"type":"teleport"}`, false},
 	{"no type", `{"uid":"a"}`, false},
