@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -57,16 +58,28 @@ func TestServerRestart(t *testing.T) {
 	_, bi = bob.waitFrom(bi+1, event.Reconnect, field("uid", "bob"))
 	_, ai = alice.waitFrom(ai+1, event.Reconnect, field("uid", "alice"))
 
-	serveAt(t, "serve-2", addr)
+	srv = serveAt(t, "serve-2", addr)
 	_, ai = alice.waitFrom(ai+1, event.Connected, field("uid", "alice"))
-	alice.waitFrom(ai+1, event.SDKAuthResult, field("result", 0))
+	_, ai = alice.waitFrom(ai+1, event.SDKAuthResult, field("result", 0))
 	_, bi = bob.waitFrom(bi+1, event.Connected, field("uid", "bob"))
 	_, bi = bob.waitFrom(bi+1, event.SDKAuthResult, field("result", 0))
 	// The old session's stream is gone; the republished one comes back.
 	bob.waitFrom(bi, event.RemoteStreamRemove, field("uid", "alice"))
 	_, bi = bob.waitFrom(bi, event.RemoteStreamAdd, field("uid", "alice"))
-	bob.waitFrom(bi, event.FirstVideoFrameDecode, field("uid", "alice"))
 	bob.waitFrom(bi, event.FirstAudioFrameDecode, field("uid", "alice"))
+	_, bi = bob.waitFrom(bi, event.FirstVideoFrameDecode, field("uid", "alice"))
+
+	// A graceful stop (SIGTERM: bye "server closing") is a restart too, not
+	// the end of the clients.
+	srv.signal(syscall.SIGTERM)
+	if code := srv.exitCode(); code != 0 {
+		t.Fatalf("serve exit %d after SIGTERM", code)
+	}
+	_, bi = bob.waitFrom(bi+1, event.Reconnect, field("uid", "bob"))
+	alice.waitFrom(ai+1, event.Reconnect, field("uid", "alice"))
+	serveAt(t, "serve-3", addr)
+	_, bi = bob.waitFrom(bi+1, event.RemoteStreamAdd, field("uid", "alice"))
+	bob.waitFrom(bi, event.FirstVideoFrameDecode, field("uid", "alice"))
 }
 
 // cutUDP drops every loopback UDP packet to or from port with nftables

@@ -533,6 +533,14 @@ func (e *Engine) handle(ctx context.Context, m *signal.Message) error {
 		e.ev.Emit(event.TokenRequest, event.UID{UID: e.cfg.UID})
 		e.renew(ctx)
 	case signal.TypeBye:
+		if m.Code == signal.ErrServerClosing {
+			// A server going down for a restart: treat it as a lost
+			// connection; the rejoin gets a new session when it is back.
+			e.log.Warn("server is closing; reconnecting", "reason", m.Reason)
+			e.session = ""
+			e.dropConn()
+			return nil
+		}
 		e.log.Warn("server ended the session", "result", m.Result, "reason", m.Reason)
 		e.setConn(nil)
 		if m.Result >= token.Internal {

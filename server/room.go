@@ -54,7 +54,7 @@ func (r *room) join(c *conn, m *signal.Message, claims token.Claims, log *slog.L
 		}
 		log.Info("replacing participant with a new join", "old_session", old.session)
 		r.removeLocked(old, "replaced", &cl)
-		old.detach(&signal.Message{Type: signal.TypeBye, Reason: "replaced"}, "replaced")
+		old.detach(&signal.Message{Type: signal.TypeBye, Code: signal.ErrReplaced, Reason: "replaced"}, "replaced")
 	}
 	if len(r.parts) >= MaxParticipants {
 		log.Warn("join refused: room full")

@@ -225,7 +225,7 @@ func (s *Server) Close() error {
 		r.gone = true
 		for _, p := range r.parts {
 			r.removeLocked(p, "server closing", &cl)
-			p.detach(&signal.Message{Type: signal.TypeBye, Reason: "server closing"}, "server closing")
+			p.detach(&signal.Message{Type: signal.TypeBye, Code: signal.ErrServerClosing, Reason: "server closing"}, "server closing")
 		}
 		r.mu.Unlock()
 	}

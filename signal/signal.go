@@ -69,6 +69,11 @@ const (
 	ErrInternal     = 500
 	ErrVersion      = 505 // protocol version not supported
 	ErrRateExceeded = 429
+	// ErrServerClosing in a bye: the server is shutting down; the session is
+	// gone but the server may come back, so clients reconnect and rejoin.
+	ErrServerClosing = 503
+	// ErrReplaced in a bye: the same uid joined again elsewhere.
+	ErrReplaced = 410
 )
 
 // Track describes one published track, as declared by its publisher.
