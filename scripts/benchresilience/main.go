@@ -5,11 +5,12 @@
 //   - media cuts: nftables drops the server's UDP port for -cut, then
 //     restores it; measured is restore → stream_reconnect_end on the
 //     subscriber (its first RTP packet after the restart). Needs root + nft.
+//
 //   - server restarts: the server is closed and a new one started on the
 //     same address; measured is new server listening → the subscriber's
 //     first_video_frame_decode in its new session.
 //
-//	go run ./scripts/benchresilience -cuts 20 -restarts 20
+//     go run ./scripts/benchresilience -cuts 20 -restarts 20
 package main
 
 import (
