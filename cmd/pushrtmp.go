@@ -1,0 +1,208 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/cobra"
+
+	"github.com/roomctl/roomctl/engine"
+	"github.com/roomctl/roomctl/event"
+	"github.com/roomctl/roomctl/push"
+	"github.com/roomctl/roomctl/signal"
+)
+
+// defaultSourceWait is how long push-rtmp waits for --source-uid to publish
+// when --timeout is not given.
+const defaultSourceWait = 20 * time.Second
+
+type pushOptions struct {
+	roomFlags
+	urls      []string
+	sourceUID string
+}
+
+func newPushRTMPCmd(s Streams) *cobra.Command {
+	o := &pushOptions{}
+	c := &cobra.Command{
+		Use:   "push-rtmp",
+		Short: "Join a room and restream one participant to RTMP servers (CDN push)",
+		Long: `Join a room, subscribe to --source-uid only, and restream its stream to one
+to five RTMP URLs (rtmp://host[:port]/app/stream-key, at most 512 characters
+each; rtmps is not supported). Prints the room's events and, per URL,
+push_stream_status {url, status, reason} whenever the status changes:
+
+  PUSH_STREAM_ONGOING   the server accepted the publication and media flows
+  PUSH_STREAM_FAILED    connecting/publishing failed or was refused, or the
+                        connection dropped; retried with backoff (0.5 s to 5 s,
+                        each retry logged on stderr)
+  INTERNEL_ERROR        the source cannot be pulled: --source-uid did not
+                        publish within --timeout, its video is not H.264, or
+                        the room session ended; exit 1
+  PUSH_STREAM_FINISHED  TASK_IS_STOPPED on SIGINT/SIGTERM, --duration or
+                        --until; STREAM_IS_UNPUBLISHED when the source left
+                        or unpublished (exit 0)
+
+H.264 video is passed through; Opus audio is transcoded to AAC-LC 44.1 kHz
+stereo 128 kb/s. VP8 video cannot be pushed (RTMP carries H.264 and video is
+not transcoded): the publisher must use --video-codec h264.
+
+--timeout is how long to wait for --source-uid to publish (default 20s); with
+--until it also bounds the wait for that event (exit 4).
+
+` + exitCodesHelp,
+		Example: `  roomctl push-rtmp --app-id 1001 --app-secret "$SECRET" --room r1 --source-uid alice \
+      --url rtmp://live.example.com/app/KEY --url rtmp://backup.example.com/app/KEY`,
+		Args: cobra.NoArgs,
+		RunE: runE(func(c *cobra.Command) error { return runPushRTMP(c.Context(), o, s) }),
+	}
+	fs := c.Flags()
+	o.roomFlags.register(fs)
+	fs.StringArrayVar(&o.urls, "url", nil, "RTMP URL to push to, rtmp://host[:port]/app/stream-key (repeatable, at most 5)")
+	fs.StringVar(&o.sourceUID, "source-uid", "", "the participant whose stream is pushed (required)")
+	if f := fs.Lookup("timeout"); f != nil {
+		f.Usage = "how long to wait for --source-uid to publish (default 20s); with --until, exit 4 if it was not reached in this time"
+	}
+	_ = fs.MarkHidden("subscribe") // push-rtmp subscribes to --source-uid only
+	return c
+}
+
+func runPushRTMP(ctx context.Context, o *pushOptions, s Streams) error {
+	// --timeout bounds the wait for the source; the shared flag check only
+	// accepts it together with --until.
+	sourceWait := o.timeout
+	if o.until == "" {
+		o.timeout = 0
+	}
+	if sourceWait <= 0 {
+		sourceWait = defaultSourceWait
+	}
+	if err := o.validate(); err != nil {
+		return err
+	}
+	switch {
+	case o.sourceUID == "":
+		return usagef("--source-uid is required: the participant whose stream is pushed")
+	case !signal.IDPattern.MatchString(o.sourceUID):
+		return usagef("invalid --source-uid %q: want 1-64 characters of A-Z a-z 0-9 _ -", o.sourceUID)
+	case o.sourceUID == o.uid:
+		return usagef("--source-uid %q is this participant's own --uid", o.sourceUID)
+	case len(o.subscribe) > 0:
+		return usagef("--subscribe does not apply to push-rtmp: it subscribes to --source-uid only")
+	}
+	if err := push.ValidateURLs(o.urls); err != nil {
+		return usagef("--url: %v", err)
+	}
+	se, err := o.newSession(ctx, s)
+	if err != nil {
+		return err
+	}
+	routeLogrus(se.log)
+	p, err := push.New(push.Config{
+		URLs: o.urls, Source: o.sourceUID, Events: se.sink, Logger: se.log.With("component", "push"),
+	})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = p.Close() }()
+
+	// The engine runs on its own context so that the push is closed
+	// (TASK_IS_STOPPED) before the session is torn down: the tracks ending
+	// then must not look like the source leaving.
+	engCtx, engCancel := context.WithCancel(context.WithoutCancel(se.ctx))
+	defer engCancel()
+	eng, err := engine.New(engine.Config{
+		Server: o.server, AppID: o.appID, RoomID: o.room, UID: o.uid,
+		Tokens: o.tokenSource(), Subscribe: []string{o.sourceUID}, Tracks: p,
+		Events: &sourceWatch{next: se.sink, uid: o.sourceUID, gone: p.SourceGone},
+		Logger: se.log,
+	})
+	if err != nil {
+		return usagef("%v", err)
+	}
+	se.log.Info("joining to push", "server", o.server, "room", o.room, "uid", o.uid, "source", o.sourceUID, "urls", len(o.urls))
+	engDone := make(chan error, 1)
+	go func() { engDone <- eng.Run(engCtx) }()
+
+	wait := time.NewTimer(sourceWait)
+	defer wait.Stop()
+	sourced := p.Sourced()
+	var runErr error
+	engineEnded := false
+loop:
+	for {
+		select {
+		case <-se.ctx.Done():
+			break loop
+		case <-sourced:
+			sourced = nil
+			wait.Stop()
+		case <-wait.C:
+			p.Fail(fmt.Errorf("%s did not publish in room %s within %s", o.sourceUID, o.room, sourceWait))
+			<-p.Done()
+			runErr = p.Err()
+			break loop
+		case <-p.Done():
+			runErr = p.Err()
+			break loop
+		case err := <-engDone:
+			engineEnded = true
+			if err == nil {
+				err = engine.ErrSessionEnded
+			}
+			p.Fail(fmt.Errorf("room session: %w", err))
+			<-p.Done()
+			runErr = err
+			break loop
+		}
+	}
+	_ = p.Close()
+	engCancel()
+	if !engineEnded {
+		if err := <-engDone; runErr == nil && !errors.Is(err, context.Canceled) {
+			runErr = err
+		}
+	}
+	return se.finish(runErr)
+}
+
+// sourceWatch passes events on and tells the pusher when the source's
+// stream goes away (remote_stream_remove: it unpublished or left).
+type sourceWatch struct {
+	next event.Emitter
+	uid  string
+	gone func()
+}
+
+func (w *sourceWatch) Emit(name string, data any) {
+	w.next.Emit(name, data)
+	if name != event.RemoteStreamRemove {
+		return
+	}
+	if rs, ok := data.(event.RemoteStream); ok && rs.UID == w.uid {
+		w.gone()
+	}
+}
+
+// routeLogrus sends what go-rtmp logs through logrus's process-wide logger
+// to our logger at debug level: never to stdout, which is events only.
+func routeLogrus(log *slog.Logger) {
+	l := logrus.StandardLogger()
+	l.SetOutput(io.Discard)
+	l.ReplaceHooks(logrus.LevelHooks{})
+	l.AddHook(logrusHook{log})
+}
+
+type logrusHook struct{ log *slog.Logger }
+
+func (logrusHook) Levels() []logrus.Level { return logrus.AllLevels }
+
+func (h logrusHook) Fire(e *logrus.Entry) error {
+	h.log.Debug("go-rtmp: " + e.Message)
+	return nil
+}

@@ -1,0 +1,117 @@
+package push
+
+import (
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+)
+
+// accessUnit is one H.264 picture reassembled from RTP, in Annex-B.
+type accessUnit struct {
+	annexB  []byte
+	rtpTime uint32
+}
+
+// h264Assembler reassembles access units from RTP packets (RFC 6184) that
+// come in arrival order. It does not reorder: a packet out of sequence
+// counts as a loss, and the picture it belonged to is dropped, because a
+// picture with a hole is worse for a CDN viewer than a skipped one. The
+// caller then waits for a keyframe (and asks for one).
+type h264Assembler struct {
+	dep     codecs.H264Packet
+	buf     []byte
+	rtpTime uint32
+	have    bool // buf holds (part of) the picture at rtpTime
+	broken  bool // a packet of the current picture is missing
+	lastSeq uint16
+	started bool
+}
+
+// push feeds one packet. It returns the pictures that it completed (at
+// most two: one whose marker bit was lost, and the current one) and
+// whether a loss was detected.
+func (a *h264Assembler) push(p *rtp.Packet) (aus []accessUnit, lost bool) {
+	if a.started {
+		d := p.SequenceNumber - a.lastSeq
+		if d == 0 || d >= 0x8000 {
+			return nil, false // duplicate or late: already counted as lost
+		}
+		if d != 1 {
+			lost = true
+			a.broken = true
+			a.dep = codecs.H264Packet{} // drop a half-assembled FU-A
+		}
+	}
+	a.started = true
+	a.lastSeq = p.SequenceNumber
+
+	if a.have && p.Timestamp != a.rtpTime {
+		// A new picture without the previous one's marker bit.
+		aus = a.finish(aus)
+		if lost {
+			a.broken = true // the lost packets may have begun this picture
+		}
+	}
+	a.rtpTime = p.Timestamp
+	a.have = true
+	if len(p.Payload) > 0 {
+		out, err := a.dep.Unmarshal(p.Payload)
+		if err != nil {
+			a.broken = true
+			a.dep = codecs.H264Packet{}
+		} else {
+			a.buf = append(a.buf, out...)
+		}
+	}
+	if p.Marker {
+		aus = a.finish(aus)
+	}
+	return aus, lost
+}
+
+func (a *h264Assembler) finish(aus []accessUnit) []accessUnit {
+	if !a.broken && len(a.buf) > 0 {
+		aus = append(aus, accessUnit{annexB: a.buf, rtpTime: a.rtpTime})
+		a.buf = nil // handed over
+	}
+	a.buf = a.buf[:0]
+	a.have = false
+	a.broken = false
+	return aus
+}
+
+// picture is an access unit made ready for FLV: AVCC data without access
+// unit delimiters, whether it is a keyframe, and the SPS and PPS it
+// carried, if any. The parameter sets go into the sequence header and also
+// stay in band: encoders like openh264 renumber them at every IDR, and a
+// player that ignores a new sequence header still decodes the keyframe.
+type picture struct {
+	avcc     []byte
+	key      bool
+	sps, pps []byte
+}
+
+// toPicture splits an Annex-B access unit for FLV.
+func toPicture(annexB []byte) picture {
+	var pic picture
+	var keep [][]byte
+	for _, n := range splitAnnexB(annexB) {
+		switch n[0] & 0x1f {
+		case nalSPS:
+			pic.sps = n
+			keep = append(keep, n)
+		case nalPPS:
+			pic.pps = n
+			keep = append(keep, n)
+		case nalAUD:
+		case nalIDR:
+			pic.key = true
+			keep = append(keep, n)
+		default:
+			keep = append(keep, n)
+		}
+	}
+	if len(keep) > 0 {
+		pic.avcc = appendAVCC(nil, keep)
+	}
+	return pic
+}
