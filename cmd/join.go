@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -19,6 +20,7 @@ type joinOptions struct {
 	videoCodec string
 	loop       bool
 	control    bool
+	toneVolume int
 }
 
 func newJoinCmd(s Streams) *cobra.Command {
@@ -35,7 +37,10 @@ Opus), at most one audio and one video file; when a file ends without --loop,
 audio_track_end / video_track_end is printed.
 
 With --control, lines on stdin steer the session: "mute audio", "unmute audio",
-"mute video", "unmute video", "leave".
+"mute video", "unmute video", "tone-volume N" (with --publish test), "leave".
+
+--audio-level-report prints audio_level_report every 2 s; active_speaker,
+network_score and exception are always printed.
 
 ` + exitCodesHelp,
 		Example: `  roomctl join --app-id 1001 --app-secret "$SECRET" --room r1 --uid alice --publish test
@@ -49,12 +54,22 @@ With --control, lines on stdin steer the session: "mute audio", "unmute audio",
 	fs.StringSliceVar(&o.publish, "publish", nil, "publish: test (pattern + tone) or media files (.ivf, .h264, .ogg)")
 	fs.StringVar(&o.videoCodec, "video-codec", "vp8", "codec of the published test video: vp8 or h264")
 	fs.BoolVar(&o.loop, "loop", false, "with --publish FILE: start the files again at their end")
-	fs.BoolVar(&o.control, "control", false, "read control lines from stdin (mute audio|video, unmute audio|video, leave)")
+	fs.BoolVar(&o.control, "control", false, "read control lines from stdin (mute audio|video, unmute audio|video, tone-volume N, leave)")
+	fs.IntVar(&o.toneVolume, "tone-volume", defaultToneVolume, "with --publish test: peak of the tone in percent of full scale (0-100)")
 	return c
 }
 
+// defaultToneVolume is the test tone's own level (media.TestConfig's default).
+const defaultToneVolume = 25
+
+// toneVolumer is the test source's volume knob.
+type toneVolumer interface{ SetToneVolume(v int) }
+
 // sourceFor builds the media source of --publish.
-func sourceFor(publish []string, videoCodec string, loop bool) (media.Source, error) {
+func sourceFor(publish []string, videoCodec string, loop bool, toneVolume int) (media.Source, error) {
+	if toneVolume < 0 || toneVolume > 100 {
+		return nil, usagef("--tone-volume %d: want 0 to 100", toneVolume)
+	}
 	if len(publish) == 0 {
 		return nil, nil
 	}
@@ -63,9 +78,14 @@ func sourceFor(publish []string, videoCodec string, loop bool) (media.Source, er
 		return nil, usagef("--video-codec %q: want vp8 or h264", videoCodec)
 	}
 	if len(publish) == 1 && publish[0] == "test" {
-		src, err := media.NewTestSource(media.TestConfig{VideoCodec: vc})
+		src, err := media.NewTestSource(media.TestConfig{VideoCodec: vc, ToneVolume: toneVolume})
 		if err != nil {
 			return nil, fmt.Errorf("test source: %w", err)
+		}
+		if toneVolume == 0 { // TestConfig's 0 is "default"; silence is set on the source
+			if v, ok := src.(toneVolumer); ok {
+				v.SetToneVolume(0)
+			}
 		}
 		return src, nil
 	}
@@ -88,7 +108,7 @@ func runJoin(ctx context.Context, o *joinOptions, s Streams) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
-	src, err := sourceFor(o.publish, o.videoCodec, o.loop)
+	src, err := sourceFor(o.publish, o.videoCodec, o.loop, o.toneVolume)
 	if err != nil {
 		return err
 	}
@@ -103,23 +123,24 @@ func runJoin(ctx context.Context, o *joinOptions, s Streams) error {
 			}
 		}()
 	}
-	eng, err := engine.New(engine.Config{
-		Server: o.server, AppID: o.appID, RoomID: o.room, UID: o.uid,
-		Tokens: o.tokenSource(), Publish: src, Subscribe: o.subscribe,
-		Events: se.sink, Logger: se.log,
-	})
+	cfg := o.engineConfig(se)
+	cfg.Publish = src
+	eng, err := engine.New(cfg)
 	if err != nil {
 		return usagef("%v", err)
 	}
 	if o.control {
-		go readControl(se.ctx, s.In, eng, se.cancel, se.log.Warn)
+		tone, _ := src.(toneVolumer)
+		go readControl(se.ctx, s.In, eng, tone, se.cancel, se.log.Warn)
 	}
 	se.log.Info("joining", "server", o.server, "app", o.appID, "room", o.room, "uid", o.uid)
 	return se.finish(eng.Run(se.ctx))
 }
 
 // readControl steers a session from stdin lines until EOF or ctx ends.
-func readControl(ctx context.Context, in io.Reader, eng *engine.Engine, leave func(), warn func(string, ...any)) {
+// tone is the test source's volume knob, nil when not publishing the test
+// source.
+func readControl(ctx context.Context, in io.Reader, eng *engine.Engine, tone toneVolumer, leave func(), warn func(string, ...any)) {
 	sc := bufio.NewScanner(in)
 	for sc.Scan() && ctx.Err() == nil {
 		f := strings.Fields(sc.Text())
@@ -129,6 +150,16 @@ func readControl(ctx context.Context, in io.Reader, eng *engine.Engine, leave fu
 			return
 		case len(f) == 2 && (f[0] == "mute" || f[0] == "unmute") && (f[1] == "audio" || f[1] == "video"):
 			eng.Mute(f[1], f[0] == "mute")
+		case len(f) == 2 && f[0] == "tone-volume":
+			v, err := strconv.Atoi(f[1])
+			switch {
+			case err != nil || v < 0 || v > 100:
+				warn("tone-volume wants 0 to 100", "line", sc.Text())
+			case tone == nil:
+				warn("tone-volume needs --publish test", "line", sc.Text())
+			default:
+				tone.SetToneVolume(v)
+			}
 		case len(f) == 0:
 		default:
 			warn("unknown control line", "line", sc.Text())

@@ -116,12 +116,11 @@ func runPushRTMP(ctx context.Context, o *pushOptions, s Streams) error {
 	// then must not look like the source leaving.
 	engCtx, engCancel := context.WithCancel(context.WithoutCancel(se.ctx))
 	defer engCancel()
-	eng, err := engine.New(engine.Config{
-		Server: o.server, AppID: o.appID, RoomID: o.room, UID: o.uid,
-		Tokens: o.tokenSource(), Subscribe: []string{o.sourceUID}, Tracks: p,
-		Events: &sourceWatch{next: se.sink, uid: o.sourceUID, gone: p.SourceGone},
-		Logger: se.log,
-	})
+	cfg := o.engineConfig(se)
+	cfg.Subscribe = []string{o.sourceUID}
+	cfg.Tracks = p
+	cfg.Events = &sourceWatch{next: se.sink, uid: o.sourceUID, gone: p.SourceGone}
+	eng, err := engine.New(cfg)
 	if err != nil {
 		return usagef("%v", err)
 	}

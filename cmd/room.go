@@ -41,6 +41,9 @@ type roomFlags struct {
 	duration  time.Duration
 	events    []string
 	subscribe []string
+	// audioLevelReport turns on audio_level_report (the SDK's
+	// enableAudioLevelReport()); goes to engine.Config.AudioLevelReport.
+	audioLevelReport bool
 	logFlags
 }
 
@@ -58,6 +61,7 @@ func (f *roomFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.duration, "duration", 0, "leave cleanly after this long")
 	fs.StringSliceVar(&f.events, "events", nil, "print only these events (comma-separated names)")
 	fs.StringSliceVar(&f.subscribe, "subscribe", nil, "subscribe only to these uids (default: everyone)")
+	fs.BoolVar(&f.audioLevelReport, "audio-level-report", false, "print audio_level_report every 2 s (each user's audio level, 0-100)")
 	f.logFlags.register(fs)
 }
 
@@ -171,6 +175,17 @@ func (m *mintTokens) Renewable() bool { return true }
 
 func (m *mintTokens) Token(context.Context, bool) (string, error) {
 	return token.Mint(m.secret, m.opts)
+}
+
+// engineConfig is the engine configuration the shared flags give; each
+// command adds what is its own (a source, a track handler).
+func (f *roomFlags) engineConfig(se *session) engine.Config {
+	return engine.Config{
+		Server: f.server, AppID: f.appID, RoomID: f.room, UID: f.uid,
+		Tokens: f.tokenSource(), Subscribe: f.subscribe,
+		AudioLevelReport: f.audioLevelReport,
+		Events:           se.sink, Logger: se.log,
+	}
 }
 
 // session is what a room command runs: the sink with --until/--events, the

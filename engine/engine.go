@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/roomctl/roomctl/event"
@@ -74,7 +75,13 @@ type Config struct {
 	ReconnectFor time.Duration
 	// PingInterval is how often the signaling connection is probed; default 5 s.
 	// Three intervals without any message mean the connection is dead.
+	// (The quality telemetry pings once a second besides, to measure RTT.)
 	PingInterval time.Duration
+
+	// AudioLevelReport prints audio_level_report every 2 s, as the SDK's
+	// enableAudioLevelReport(). active_speaker, network_score and
+	// exception are always on.
+	AudioLevelReport bool
 }
 
 // AuthError is returned by Run when the server refuses the token.
@@ -117,9 +124,12 @@ type Engine struct {
 	sub      *subscriber
 	renewing bool
 	leaving  bool
+	q        quality
 
 	muteMu sync.Mutex
 	muted  map[string]bool // local kinds muted
+
+	sigRTT atomic.Int64 // signaling round trip + 1 ns; 0: not measured (quality.go)
 
 	closeOnce sync.Once
 }
@@ -245,6 +255,9 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	ping := time.NewTicker(e.cfg.PingInterval)
 	defer ping.Stop()
 	lastHeard := time.Now()
+	// One stats sample a second, on whole wall-clock seconds (quality.go).
+	stats := time.NewTimer(untilNextSecond(time.Now()))
+	defer stats.Stop()
 
 	for {
 		select {
@@ -253,6 +266,9 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 			return nil
 		case f := <-e.actions:
 			f()
+		case now := <-stats.C:
+			e.qualityTick(now)
+			stats.Reset(untilNextSecond(time.Now()))
 		case <-ping.C:
 			if time.Since(lastHeard) > 3*e.cfg.PingInterval {
 				e.log.Warn("signaling silent; reconnecting", "silent", time.Since(lastHeard).Round(time.Millisecond))
@@ -318,6 +334,9 @@ func (e *Engine) readLoop(c Signaler) <-chan inbound {
 		defer close(ch)
 		for {
 			m, err := c.Recv(context.Background())
+			if err == nil && m.Type == signal.TypePong {
+				e.onPong(m.TS) // timed here: the run loop may be busy
+			}
 			select {
 			case ch <- inbound{m: m, err: err}:
 			case <-e.done:

@@ -16,16 +16,18 @@ import (
 )
 
 // newAPI builds a pion API for one PeerConnection: the codecs register
-// fills in, the default interceptors (NACK, RTCP reports, TWCC), and ICE
-// that works on a machine whose only network is loopback.
-func newAPI(register func(*webrtc.MediaEngine) error) (*webrtc.API, error) {
+// fills in, the default interceptors (NACK, RTCP reports, TWCC, and stats
+// that the engine reads), and ICE that works on a machine whose only
+// network is loopback.
+func newAPI(register func(*webrtc.MediaEngine) error) (*webrtc.API, *rtpStats, error) {
 	me := &webrtc.MediaEngine{}
 	if err := register(me); err != nil {
-		return nil, fmt.Errorf("register codecs: %w", err)
+		return nil, nil, fmt.Errorf("register codecs: %w", err)
 	}
 	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
-		return nil, fmt.Errorf("register interceptors: %w", err)
+	st, err := registerInterceptors(me, ir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("register interceptors: %w", err)
 	}
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
@@ -35,7 +37,7 @@ func newAPI(register func(*webrtc.MediaEngine) error) (*webrtc.API, error) {
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	// Notice a media cut within seconds, not pion's default 5 s / 25 s.
 	se.SetICETimeouts(iceDisconnectedAfter, iceFailedAfter, iceKeepalive)
-	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), st, nil
 }
 
 // candidates holds remote ICE candidates until the remote description is set.
@@ -68,8 +70,11 @@ type publisher struct {
 	e       *Engine
 	pc      *webrtc.PeerConnection
 	src     media.Source
-	tracks  []media.Track
+	tracks  []media.Track // Local is the sendTrack wrapping the source's
+	sent    []*sendCounters
 	senders []*webrtc.RTPSender
+	stats   *rtpStats
+	loss    lossMeter // owned by the run loop
 	cands   candidates
 	started bool
 	ice     iceDown
@@ -79,7 +84,7 @@ type publisher struct {
 }
 
 func newPublisher(ctx context.Context, e *Engine, src media.Source) (*publisher, error) {
-	api, err := newAPI(src.RegisterCodecs)
+	api, st, err := newAPI(src.RegisterCodecs)
 	if err != nil {
 		return nil, err
 	}
@@ -88,15 +93,20 @@ func newPublisher(ctx context.Context, e *Engine, src media.Source) (*publisher,
 		return nil, fmt.Errorf("new publish peer connection: %w", err)
 	}
 	pctx, cancel := context.WithCancel(ctx)
-	p := &publisher{e: e, pc: pc, src: src, ctx: pctx, cancel: cancel}
+	p := &publisher{e: e, pc: pc, src: src, stats: st, ctx: pctx, cancel: cancel}
 	var infos []signal.Track
 	for _, t := range src.Tracks() {
-		s, err := pc.AddTrack(t.Local)
+		// Counted and metered on the way out (quality telemetry); mute
+		// replaces the sender's track with this same wrapper.
+		w := newSendTrack(t.Local, t.Info.Kind)
+		t.Local = w
+		s, err := pc.AddTrack(w)
 		if err != nil {
 			p.close()
 			return nil, fmt.Errorf("add %s track: %w", t.Info.Kind, err)
 		}
 		p.tracks = append(p.tracks, t)
+		p.sent = append(p.sent, w.c)
 		p.senders = append(p.senders, s)
 		infos = append(infos, signal.Track{
 			Kind: t.Info.Kind, Codec: t.Info.Codec, Width: t.Info.Width, Height: t.Info.Height,

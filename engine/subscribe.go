@@ -6,12 +6,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pion/opus"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
-	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
 
 	"github.com/roomctl/roomctl/event"
 	"github.com/roomctl/roomctl/media"
@@ -156,12 +153,15 @@ func (e *Engine) firstFrame(uid, kind string) {
 type subscriber struct {
 	e     *Engine
 	pc    *webrtc.PeerConnection
+	stats *rtpStats
+	loss  lossMeter // owned by the run loop
 	cands candidates
 	ice   iceDown
 	wg    sync.WaitGroup
 
 	mu       sync.Mutex
-	awaiting map[string]bool // uid → transport back, waiting for its media
+	awaiting map[string]bool     // uid → transport back, waiting for its media
+	tracks   map[string]*rxTrack // trackKey → the track being consumed
 }
 
 func (e *Engine) onSubscribeOffer(sdp string) {
@@ -179,7 +179,7 @@ func (e *Engine) onSubscribeOffer(sdp string) {
 }
 
 func newSubscriber(e *Engine) (*subscriber, error) {
-	api, err := newAPI(func(m *webrtc.MediaEngine) error { return m.RegisterDefaultCodecs() })
+	api, st, err := newAPI(func(m *webrtc.MediaEngine) error { return m.RegisterDefaultCodecs() })
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +187,7 @@ func newSubscriber(e *Engine) (*subscriber, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new subscribe peer connection: %w", err)
 	}
-	s := &subscriber{e: e, pc: pc}
+	s := &subscriber{e: e, pc: pc, stats: st}
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c == nil {
 			return
@@ -240,7 +240,8 @@ const keyframeRetry = time.Second
 
 // consume reads one subscribed track: the null player of `join`. It finds
 // the first complete decodable frame (video: a whole keyframe; audio: an
-// Opus packet that decodes) and keeps draining so that RTCP keeps flowing.
+// Opus packet that decodes), and counts and measures every packet for the
+// quality telemetry (rxTrack): bytes, video frames, decoded audio levels.
 func (s *subscriber) consume(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	uid := t.StreamID()
 	kind := t.Kind().String()
@@ -268,13 +269,18 @@ func (s *subscriber) consume(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		readSenderReports(r, uint32(t.SSRC()), sink)
 	}()
 
-	var found func(*rtp.Packet) bool
+	rx := &rxTrack{uid: uid, kind: kind, ssrc: uint32(t.SSRC()), repaired: hasNACK(t.Codec().RTCPFeedback)}
+	s.addTrack(rx)
+	defer s.removeTrack(rx)
+	// decoded reports a packet that completed a decodable frame: a whole
+	// keyframe, an Opus packet that decoded.
+	var decoded func(*rtp.Packet) bool
 	switch kind {
 	case "video":
-		found = newKeyframeFinder(codec)
+		decoded = newVideoFrames(codec, rx)
 		s.requestKeyframe(t)
 	default:
-		found = newOpusProbe()
+		decoded = newOpusMeter(&rx.level).feedPacket
 	}
 	lastPLI := time.Now()
 	done := false
@@ -286,20 +292,18 @@ func (s *subscriber) consume(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		if sink != nil {
 			sink.WriteRTP(pkt, time.Now())
 		}
+		rx.bytes.Add(uint64(len(pkt.Payload)))
 		if s.mediaBack(uid) {
 			s.e.post(func() {
 				s.e.ev.Emit(event.StreamReconnectEnd, event.UIDRoom{UID: uid, RoomID: s.e.cfg.RoomID})
 			})
 		}
-		if done {
-			continue
-		}
-		if found(pkt) {
+		if decoded(pkt) && !done {
 			done = true
 			s.e.post(func() { s.e.firstFrame(uid, kind) })
 			continue
 		}
-		if kind == "video" && time.Since(lastPLI) > keyframeRetry {
+		if !done && kind == "video" && time.Since(lastPLI) > keyframeRetry {
 			lastPLI = time.Now()
 			s.requestKeyframe(t)
 		}
@@ -330,34 +334,6 @@ func (s *subscriber) requestKeyframe(t *webrtc.TrackRemote) {
 	}
 }
 
-// newKeyframeFinder returns a function fed RTP packets in arrival order that
-// reports true once a complete keyframe has been assembled.
-func newKeyframeFinder(codec string) func(*rtp.Packet) bool {
-	var dep rtp.Depacketizer
-	var isKey func([]byte) bool
-	switch codec {
-	case "H264":
-		dep = &codecs.H264Packet{}
-		isKey = h264HasIDR
-	case "VP8":
-		dep = &codecs.VP8Packet{}
-		// VP8 frame tag: bit 0 of the first byte is 0 for a key frame (RFC 6386 §9.1).
-		isKey = func(b []byte) bool { return len(b) > 3 && b[0]&0x01 == 0 }
-	default:
-		return func(*rtp.Packet) bool { return false }
-	}
-	sb := samplebuilder.New(128, dep, 90000)
-	return func(p *rtp.Packet) bool {
-		sb.Push(p)
-		for smp := sb.Pop(); smp != nil; smp = sb.Pop() {
-			if isKey(smp.Data) {
-				return true
-			}
-		}
-		return false
-	}
-}
-
 // h264HasIDR reports whether an Annex-B access unit holds an IDR slice.
 func h264HasIDR(au []byte) bool {
 	for len(au) > 0 {
@@ -371,22 +347,6 @@ func h264HasIDR(au []byte) bool {
 		}
 	}
 	return false
-}
-
-// newOpusProbe reports true for the first Opus packet that decodes to audio.
-func newOpusProbe() func(*rtp.Packet) bool {
-	dec, err := opus.NewDecoderWithOutput(48000, 2)
-	if err != nil {
-		return func(*rtp.Packet) bool { return false }
-	}
-	pcm := make([]int16, 5760*2)
-	return func(p *rtp.Packet) bool {
-		if len(p.Payload) == 0 {
-			return false
-		}
-		n, err := dec.DecodeToInt16(p.Payload, pcm)
-		return err == nil && n > 0
-	}
 }
 
 func (s *subscriber) close() {

@@ -5,6 +5,7 @@ import (
 	"image"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/mediadevices/pkg/driver"
@@ -92,7 +93,9 @@ func openAudioTest() (*audioDriverSource, error) {
 	if err != nil {
 		return nil, fmt.Errorf("record %s: %w", audioTestLabel, err)
 	}
-	return &audioDriverSource{driverSource: driverSource{d: d}, r: r}, nil
+	s := &audioDriverSource{driverSource: driverSource{d: d}, r: r}
+	s.setVolume(defaultToneVolume)
+	return s, nil
 }
 
 // driverSource is the mediadevices.Source side of an opened driver.
@@ -137,16 +140,39 @@ func (s *videoDriverSource) Read() (image.Image, func(), error) {
 	return s.r.Read()
 }
 
+// defaultToneVolume is the peak of audiotest's sine in percent of full
+// scale (its amplitude is 0.25).
+const defaultToneVolume = 25
+
 type audioDriverSource struct {
 	driverSource
-	r audio.Reader
+	r      audio.Reader
+	volume atomic.Int32 // peak of the tone, percent of full scale
 }
 
+func (s *audioDriverSource) setVolume(v int) {
+	s.volume.Store(int32(min(100, max(0, v))))
+}
+
+// Read scales the driver's tone to the volume; at the default it passes
+// the samples through untouched.
 func (s *audioDriverSource) Read() (wave.Audio, func(), error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, func() {}, io.EOF
 	}
-	return s.r.Read()
+	a, release, err := s.r.Read()
+	if err != nil {
+		return a, release, err
+	}
+	if v := s.volume.Load(); v != defaultToneVolume {
+		if f, ok := a.(*wave.Float32Interleaved); ok {
+			gain := float32(v) / defaultToneVolume
+			for i := range f.Data {
+				f.Data[i] *= gain
+			}
+		}
+	}
+	return a, release, nil
 }

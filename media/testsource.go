@@ -40,6 +40,10 @@ type TestConfig struct {
 	Bitrate    int    // video kb/s, default 1000
 	NoAudio    bool
 	NoVideo    bool
+	// ToneVolume is the peak of the tone in percent of full scale, 1 to
+	// 100; 0 means the default, 25 (mediadevices' audiotest tone as is).
+	// The source's SetToneVolume changes it while publishing, 0 included.
+	ToneVolume int
 }
 
 const (
@@ -80,6 +84,12 @@ func (c *TestConfig) withDefaults() error {
 	if c.FrameRate < 1 || c.FrameRate > 60 {
 		return fmt.Errorf("%w: frame rate %d (1 to 60)", ErrInvalidConfig, c.FrameRate)
 	}
+	if c.ToneVolume == 0 {
+		c.ToneVolume = defaultToneVolume
+	}
+	if c.ToneVolume < 0 || c.ToneVolume > 100 {
+		return fmt.Errorf("%w: tone volume %d (0 to 100)", ErrInvalidConfig, c.ToneVolume)
+	}
 	if c.Bitrate < 1 || c.Bitrate > 50000 {
 		return fmt.Errorf("%w: bitrate %d kb/s (1 to 50000)", ErrInvalidConfig, c.Bitrate)
 	}
@@ -93,6 +103,7 @@ type testSource struct {
 	kinds  []webrtc.RTPCodecType
 	tracks []Track
 	md     []mediadevices.Track
+	audio  *audioDriverSource // nil without audio
 
 	mu     sync.Mutex
 	closed bool
@@ -135,6 +146,8 @@ func NewTestSource(cfg TestConfig) (Source, error) {
 			_ = s.closeTracks()
 			return nil, err
 		}
+		src.setVolume(cfg.ToneVolume)
+		s.audio = src
 		track := mediadevices.NewAudioTrack(src, mediadevices.NewCodecSelector(mediadevices.WithAudioEncoders(&params)))
 		info := TrackInfo{Kind: KindAudio, Codec: CodecOpus, SampleRate: 48000, Channel: 1, Bitrate: testAudioBitrate}
 		s.add(track, params.RTPCodec(), webrtc.RTPCodecTypeAudio, KindAudio, streamID, info, never)
@@ -216,6 +229,16 @@ func (s *testSource) RegisterCodecs(m *webrtc.MediaEngine) error {
 }
 
 func (s *testSource) Tracks() []Track { return append([]Track(nil), s.tracks...) }
+
+// SetToneVolume sets the peak of the tone, in percent of full scale (0 is
+// silence, values outside 0-100 are clamped), from the next 20-ms chunk on.
+// Callers find it through an interface of their own: it is specific to the
+// test source.
+func (s *testSource) SetToneVolume(v int) {
+	if s.audio != nil {
+		s.audio.setVolume(v)
+	}
+}
 
 // Start does nothing but refuse a closed source: mediadevices starts
 // encoding when the PeerConnection binds a track.
