@@ -41,6 +41,16 @@ const (
 	// ServerListening is printed by `roomctl serve` once it accepts
 	// connections: {addr}. Scripts that start it on port 0 read the address here.
 	ServerListening = "server_listening"
+	// RecordingFileOpened is printed by `roomctl record` when it opens a
+	// file: {uid, roomId, path, tracks, start}.
+	RecordingFileOpened = "recording_file_opened"
+	// RecordingFileClosed is printed when a recording file is finalized:
+	// {uid, roomId, path, bytes, durationMs, tracks, reason}; the line a
+	// cron script reads to find its files.
+	RecordingFileClosed = "recording_file_closed"
+	// RecordingError is printed when writing one user's file failed:
+	// {uid, roomId, path, error}; other users keep recording.
+	RecordingError = "recording_error"
 )
 
 // SDK lists the 29 callback names of the SDK page, in its order.
@@ -55,7 +65,7 @@ var SDK = []string{
 }
 
 // Extensions lists roomctl's own event names.
-var Extensions = []string{ServerListening}
+var Extensions = []string{ServerListening, RecordingFileOpened, RecordingFileClosed, RecordingError}
 
 // Known reports whether name is an SDK callback or a documented extension.
 func Known(name string) bool {

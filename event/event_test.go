@@ -142,6 +142,13 @@ func TestSchema(t *testing.T) {
 		MutePlay:              UID{UID: "a"},
 		MutePlayResume:        UID{UID: "a"},
 		ServerListening:       Listening{Addr: "127.0.0.1:1", URL: "ws://127.0.0.1:1"},
+		// The record package owns these payloads; event cannot import it.
+		RecordingFileOpened: map[string]any{"uid": "a", "roomId": "r", "path": "/rec/r_a.webm",
+			"tracks": []map[string]string{{"kind": "video", "codec": "VP8"}, {"kind": "audio", "codec": "opus"}},
+			"start":  "2026-11-25T17:03:04.123Z"},
+		RecordingFileClosed: map[string]any{"uid": "a", "roomId": "r", "path": "/rec/r_a.webm", "bytes": 1234,
+			"durationMs": 8000, "tracks": []map[string]string{{"kind": "audio", "codec": "opus"}}, "reason": "stopped"},
+		RecordingError: map[string]any{"uid": "a", "roomId": "r", "path": "/rec", "error": "no space left on device"},
 	}
 	for _, name := range append(append([]string{}, SDK...), Extensions...) {
 		if _, ok := good[name]; !ok {

@@ -1,0 +1,117 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/roomctl/roomctl/engine"
+	"github.com/roomctl/roomctl/record"
+)
+
+type recordOptions struct {
+	roomFlags
+	out     string
+	segment time.Duration
+}
+
+func newRecordCmd(s Streams) *cobra.Command {
+	o := &recordOptions{}
+	c := &cobra.Command{
+		Use:   "record",
+		Short: "Join a room and record every remote user's audio and video to files",
+		Long: `Join a room and write each remote user's streams to a file in --out: audio
+and video of one user together and in sync, passed through without
+re-encoding — VP8/VP9 + Opus as WebM (.webm), H.264 + Opus as Matroska (.mkv).
+--subscribe limits the recording to some users.
+
+Files are named {room}_{uid}_{start}.webm (or .mkv), start being the UTC time
+of the first frame (20261125T170304Z); an existing file is never overwritten
+(-1, -2, ... is added). A file opens once the user's audio and video are both
+there (or 1 s after the first, with what there is) at a video keyframe. With
+--segment DUR a new file starts at the first keyframe after DUR.
+
+Files are written in clusters of at most 1 s that reach the disk as they end:
+a recorder killed at any moment leaves files that play, missing at most about
+the last second. --duration, SIGINT and SIGTERM finalize every file (duration
+and seek index written) before roomctl exits.
+
+Besides the SDK callbacks, stdout carries three extension events:
+  recording_file_opened  {uid, roomId, path, tracks, start}
+  recording_file_closed  {uid, roomId, path, bytes, durationMs, tracks, reason}
+                         reason: segment, tracks_changed, stream_end, stopped, error
+  recording_error        {uid, roomId, path, error}   (disk full, I/O error: that
+                         user's recording pauses 10 s, others go on)
+A script finds its files in the recording_file_closed lines:
+  roomctl record ... | jq -r 'select(.event=="recording_file_closed") | .data.path'
+
+A missing or unwritable --out is a usage error (exit 2) before joining. When a
+recording_error was printed, roomctl exits 1 at the end.
+
+` + exitCodesHelp,
+		Example: `  roomctl record --server ws://127.0.0.1:8890 --app-id 1001 --token-cmd ./get-token \
+      --room r1 --out /var/rec --duration 1h
+  roomctl record ... --segment 10m --subscribe alice`,
+		Args: cobra.NoArgs,
+		RunE: runE(func(c *cobra.Command) error { return runRecord(c.Context(), o, s) }),
+	}
+	fs := c.Flags()
+	o.roomFlags.register(fs)
+	fs.StringVar(&o.out, "out", "", "directory to write the recordings to (must exist and be writable)")
+	fs.DurationVar(&o.segment, "segment", 0, "start a new file at the first keyframe after this long (0: one file per user)")
+	return c
+}
+
+func runRecord(ctx context.Context, o *recordOptions, s Streams) error {
+	if err := o.validate(); err != nil {
+		return err
+	}
+	if o.out == "" {
+		return usagef("--out is required")
+	}
+	if o.segment < 0 || (o.segment > 0 && o.segment < time.Second) {
+		return usagef("--segment %s: want 0 (off) or at least 1s", o.segment)
+	}
+	se, err := o.newSession(ctx, s)
+	if err != nil {
+		return err
+	}
+	rec, err := record.New(record.Config{
+		Dir: o.out, Segment: o.segment, Events: se.sink, Logger: se.log,
+		ExpectedFileDuration: o.duration,
+	})
+	if err != nil {
+		se.cancel()
+		return usagef("--out: %v", err)
+	}
+	cfg := o.engineConfig(se)
+	cfg.Tracks = rec
+	eng, err := engine.New(cfg)
+	if err != nil {
+		se.cancel()
+		_ = rec.Close()
+		return usagef("%v", err)
+	}
+	// When the session is told to end (signal, --duration, --until) the
+	// files are finalized first (reason "stopped"), then the engine leaves:
+	// leaving ends every track, which would read as the streams ending.
+	engCtx, leave := context.WithCancel(context.WithoutCancel(se.ctx))
+	defer leave()
+	stop := context.AfterFunc(se.ctx, func() {
+		_ = rec.Close()
+		leave()
+	})
+	defer stop()
+	se.log.Info("recording", "server", o.server, "app", o.appID, "room", o.room, "uid", o.uid, "out", o.out)
+	runErr := eng.Run(engCtx)
+	_ = rec.Close()
+	if err := se.finish(runErr); err != nil {
+		return err
+	}
+	if n := rec.Failures(); n > 0 {
+		return fmt.Errorf("%d recording error(s); see the recording_error events", n)
+	}
+	return nil
+}
