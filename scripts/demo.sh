@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The demo: install what is needed, build roomctl, start the embedded room
-# server, a publisher (test pattern + tone) and a subscriber on loopback, and
-# show the subscriber's events (NDJSON on stdout) for DEMO_SECONDS (default 10).
+# server, a publisher (test pattern + tone) and a recorder on loopback, and
+# show the recorder's events (NDJSON on stdout) for DEMO_SECONDS (default 10);
+# then check the recording with ffprobe. Recordings stay in DEMO_OUT
+# (default ./demo-recordings).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -12,6 +14,8 @@ go build -o bin/roomctl .
 RC=bin/roomctl
 SECRET="demo-secret-demo-secret-demo-secret!"
 SECONDS_TO_RUN="${DEMO_SECONDS:-10}"
+OUT="${DEMO_OUT:-$PWD/demo-recordings}"
+mkdir -p "$OUT"
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -36,7 +40,11 @@ $RC join --server "$URL" --app-id demo --app-secret "$SECRET" --room demo --uid 
   --publish test --quiet >"$work/alice.ndjson" &
 pids+=($!)
 
-echo "demo: subscriber bob's events for ${SECONDS_TO_RUN}s:" >&2
-$RC join --server "$URL" --app-id demo --app-secret "$SECRET" --room demo --uid bob \
-  --duration "${SECONDS_TO_RUN}s" --quiet
+echo "demo: recorder bob's events for ${SECONDS_TO_RUN}s (recording to $OUT):" >&2
+$RC record --server "$URL" --app-id demo --app-secret "$SECRET" --room demo --uid bob \
+  --out "$OUT" --duration "${SECONDS_TO_RUN}s" --audio-level-report --quiet | tee "$work/bob.ndjson"
+for f in $(jq -r 'select(.event=="recording_file_closed").data.path' "$work/bob.ndjson"); do
+  echo "demo: $f:" >&2
+  ffprobe -v error -show_entries stream=codec_name,width,height,sample_rate -show_entries format=duration -of compact "$f" >&2
+done
 echo "demo: done" >&2
