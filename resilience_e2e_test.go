@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/roomctl/roomctl/event"
+	"github.com/roomctl/roomctl/record"
 	"github.com/roomctl/roomctl/server"
 	"github.com/roomctl/roomctl/token"
 )
@@ -183,5 +184,57 @@ exec %[2]s token --app-id %[3]s --app-secret %[4]s --room r1 --uid frank --ttl 3
 	stderr := p.stderr.String()
 	if !strings.Contains(stderr, "token renewal failed") || !strings.Contains(stderr, "vault unreachable") {
 		t.Fatalf("stderr does not explain the failed renewal:\n%s", stderr)
+	}
+}
+
+// A recording runs through a server crash: the file of the first session is
+// finalized when the new session replaces its tracks, a new one opens when
+// the publisher is back, and both decode cleanly — the recording covers
+// both sides of the gap.
+func TestRecordThroughServerRestart(t *testing.T) {
+	needTools(t, "ffmpeg", "ffprobe")
+	addr := freeAddr(t)
+	srv := serveAt(t, "serve-1", addr)
+	url := "ws://" + addr
+	dir := t.TempDir()
+	start(t, "alice", joinArgs(url, "r1", "alice", "--publish", "test")...)
+	rec := start(t, "rec", recordArgs(url, "r1", "rec", "--out", dir)...)
+	_, ri := rec.waitFrom(0, record.EventFileOpened, field("uid", "alice"))
+	// Two network_score lines after the file opened: at least 2 s recorded.
+	_, ri = rec.waitFrom(ri+1, event.NetworkScore, nil)
+	_, ri = rec.waitFrom(ri+1, event.NetworkScore, nil)
+
+	if err := srv.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	srv.exitCode()
+	_, ri = rec.waitFrom(ri+1, event.Reconnect, nil)
+	serveAt(t, "serve-2", addr)
+	_, ri = rec.waitFrom(ri+1, event.Connected, nil)
+	_, ri = rec.waitFrom(ri+1, record.EventFileOpened, field("uid", "alice"))
+	_, ri = rec.waitFrom(ri+1, event.NetworkScore, nil)
+	rec.waitFrom(ri+1, event.NetworkScore, nil)
+	rec.signal(syscall.SIGINT)
+	if code := rec.exitCode(); code != 0 {
+		t.Fatalf("record exit %d", code)
+	}
+	var paths []string
+	for _, raw := range rec.snapshotRaw() {
+		l, err := event.Decode([]byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Event == record.EventFileClosed {
+			paths = append(paths, decodeAs[record.FileClosed](t, l).Path)
+		}
+	}
+	if len(paths) != 2 {
+		t.Fatalf("%d files closed, want 2 (before and after the restart): %v", len(paths), paths)
+	}
+	for _, p := range paths {
+		ffmpegDecodes(t, p)
+		if _, d := probeFile(t, p); d < time.Second {
+			t.Fatalf("%s holds %v, want at least 1 s", p, d)
+		}
 	}
 }
