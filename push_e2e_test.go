@@ -348,3 +348,45 @@ func TestPushRTMPStopped(t *testing.T) {
 	alice.signal(syscall.SIGINT)
 	_ = alice.exitCode()
 }
+
+// The room server crashes and comes back: the push rides through. The
+// engine rejoins, the source's stream comes back in the new session, and
+// the push goes on to the same RTMP URL without a FINISHED in between.
+func TestPushRTMPThroughServerRestart(t *testing.T) {
+	needTool(t, "ffprobe")
+	ngx := startNginx(t)
+	addr := freeAddr(t)
+	srv := serveAt(t, "serve-1", addr)
+	url := "ws://" + addr
+	start(t, "alice", joinArgs(url, "r1", "alice", "--publish", "test", "--video-codec", "h264")...)
+	live := ngx.url("live", "k1")
+	push := start(t, "push", pushArgs(url, "r1", "pusher", "alice", "--url", live)...)
+	_, i := push.waitFrom(0, event.PushStreamStatus, status(live, "PUSH_STREAM_ONGOING", ""))
+
+	if err := srv.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	srv.exitCode()
+	_, i = push.waitFrom(i+1, event.Reconnect, nil)
+	serveAt(t, "serve-2", addr)
+	_, i = push.waitFrom(i+1, event.RemoteStreamAdd, field("uid", "alice"))
+	push.waitFrom(i+1, event.FirstVideoFrameDecode, field("uid", "alice"))
+	// Media from the new session reaches nginx: a player decodes it.
+	probe := runTool(t, "ffprobe", "-v", "error", "-show_entries", "stream=codec_name", "-of", "compact", live)
+	if !strings.Contains(probe, "codec_name=h264") || !strings.Contains(probe, "codec_name=aac") {
+		t.Fatalf("after the restart ffprobe sees\n%s", probe)
+	}
+	if out := runTool(t, "ffmpeg", "-v", "error", "-i", live, "-t", "2", "-f", "null", "-"); out != "" {
+		t.Errorf("ffmpeg decoding the push after the restart complained:\n%s", out)
+	}
+	for _, l := range push.snapshotRaw() {
+		if strings.Contains(l, "PUSH_STREAM_FINISHED") || strings.Contains(l, "INTERNEL_ERROR") {
+			t.Fatalf("the push ended on a server restart: %s", l)
+		}
+	}
+	push.signal(syscall.SIGINT)
+	push.wait(event.PushStreamStatus, status(live, "PUSH_STREAM_FINISHED", "TASK_IS_STOPPED"))
+	if code := push.exitCode(); code != 0 {
+		t.Fatalf("push-rtmp exit %d", code)
+	}
+}

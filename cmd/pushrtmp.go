@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -119,7 +120,7 @@ func runPushRTMP(ctx context.Context, o *pushOptions, s Streams) error {
 	cfg := o.engineConfig(se)
 	cfg.Subscribe = []string{o.sourceUID}
 	cfg.Tracks = p
-	cfg.Events = &sourceWatch{next: se.sink, uid: o.sourceUID, gone: p.SourceGone}
+	cfg.Events = &sourceWatch{next: se.sink, uid: o.sourceUID, gone: p.SourceGone, log: se.log}
 	eng, err := engine.New(cfg)
 	if err != nil {
 		return usagef("%v", err)
@@ -171,20 +172,37 @@ loop:
 }
 
 // sourceWatch passes events on and tells the pusher when the source's
-// stream goes away (remote_stream_remove: it unpublished or left).
+// stream goes away for good: remote_stream_remove because it unpublished or
+// left. A removal because our own session was lost (the room server
+// restarted: the engine rejoins and the source comes back) is not the end:
+// the engine follows such a removal at once with player_state_change "end"
+// whose reason says which it was.
 type sourceWatch struct {
-	next event.Emitter
-	uid  string
-	gone func()
+	next    event.Emitter
+	uid     string
+	gone    func()
+	log     *slog.Logger
+	mu      sync.Mutex
+	pending bool // the source's remote_stream_remove was just printed
 }
 
 func (w *sourceWatch) Emit(name string, data any) {
 	w.next.Emit(name, data)
-	if name != event.RemoteStreamRemove {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.pending {
+		w.pending = false
+		if ps, ok := data.(event.PlayerState); ok && name == event.PlayerStateChange && ps.UID == w.uid {
+			if ps.Reason == engine.ReasonSessionLost {
+				w.log.Warn("room session lost; the push waits for the source to come back", "source", w.uid)
+				return
+			}
+		}
+		w.gone()
 		return
 	}
-	if rs, ok := data.(event.RemoteStream); ok && rs.UID == w.uid {
-		w.gone()
+	if rs, ok := data.(event.RemoteStream); ok && name == event.RemoteStreamRemove && rs.UID == w.uid {
+		w.pending = true
 	}
 }
 

@@ -485,7 +485,7 @@ func (e *Engine) onJoined(ctx context.Context, res *signal.Message, resumed bool
 		// knew went with the old one; those still there come back in
 		// join_result or when their publishers rejoin.
 		for _, r := range e.streams {
-			e.streamRemove(&r.info, "session_lost")
+			e.streamRemove(&r.info, ReasonSessionLost)
 		}
 	}
 	for i := range res.Streams {
@@ -518,7 +518,7 @@ func (e *Engine) handle(ctx context.Context, m *signal.Message) error {
 	case signal.TypeStreamUpdate:
 		e.streamUpdate(m.Stream)
 	case signal.TypeStreamRemove:
-		e.streamRemove(m.Stream, "stream_removed")
+		e.streamRemove(m.Stream, ReasonStreamRemoved)
 	case signal.TypeOffer:
 		if m.PC == signal.PCSubscribe {
 			e.onSubscribeOffer(m.SDP)

@@ -15,6 +15,15 @@ import (
 	"github.com/roomctl/roomctl/signal"
 )
 
+// Reasons of player_state_change "end" (and why a remote stream went).
+const (
+	// ReasonStreamRemoved: the publisher unpublished or left.
+	ReasonStreamRemoved = "stream_removed"
+	// ReasonSessionLost: our session was replaced by a new one (the server
+	// restarted); the stream may come back in the new session.
+	ReasonSessionLost = "session_lost"
+)
+
 // remote is what the engine knows of another participant's stream, and the
 // state of the local player that consumes it. Owned by the run loop.
 type remote struct {
