@@ -15,15 +15,6 @@ import (
 // Annex-B stream carries no timestamps at all.
 const defaultH264FPS = 30
 
-const (
-	nalSlice = 1
-	nalIDR   = 5
-	nalSEI   = 6
-	nalSPS   = 7
-	nalPPS   = 8
-	nalAUD   = 9
-)
-
 var annexBStartCode = []byte{0, 0, 0, 1}
 
 // accessUnit is one picture's NAL units in decode order.
@@ -94,9 +85,9 @@ func (r *auReader) readAU() (accessUnit, error) {
 			continue
 		}
 		typ := nal.Data[0] & 0x1f
-		isVCL := typ >= nalSlice && typ <= nalIDR
+		isVCL := typ >= NALSlice && typ <= NALIDR
 		boundary := au.vcl && (isVCL && firstMbIsZero(nal.Data) ||
-			typ == nalAUD || typ == nalSPS || typ == nalPPS || typ == nalSEI || (typ >= 14 && typ <= 18))
+			typ == NALAUD || typ == NALSPS || typ == NALPPS || typ == NALSEI || (typ >= 14 && typ <= 18))
 		if boundary {
 			r.next = nal
 			return au, nil
@@ -156,7 +147,7 @@ func probeH264(rd io.Reader) (*fileTrack, error) {
 	if err != nil {
 		return nil, err
 	}
-	var sps *spsInfo
+	var sps *SPS
 	var spsErr error
 	for i := 0; i < probeAUs; i++ {
 		au, err := r.readAU()
@@ -168,7 +159,7 @@ func probeH264(rd io.Reader) (*fileTrack, error) {
 		}
 		for _, nal := range au.nals {
 			switch nal[0] & 0x1f {
-			case nalSPS:
+			case NALSPS:
 				if sps == nil {
 					s, err := parseSPS(nal)
 					if err != nil {
@@ -177,7 +168,7 @@ func probeH264(rd io.Reader) (*fileTrack, error) {
 					}
 					sps = &s
 				}
-			case nalSlice:
+			case NALSlice:
 				// B-frames arrive in decode order and WebRTC has no
 				// reordering: receivers show them out of order or not at all.
 				if sliceIsB(nal) {
@@ -192,16 +183,16 @@ func probeH264(rd io.Reader) (*fileTrack, error) {
 		}
 		return nil, fmt.Errorf("%w: no H.264 SPS in the first %d pictures", ErrUnknownFormat, probeAUs)
 	}
-	fps := sps.fps
+	fps := sps.FrameRate
 	if fps == 0 {
 		fps = defaultH264FPS
 	}
 	dur := time.Duration(float64(time.Second) / fps)
-	plid := sps.profileLevelID()
+	plid := sps.ProfileLevelID()
 	return &fileTrack{
 		info: TrackInfo{
 			Kind: KindVideo, Codec: CodecH264,
-			Width: sps.width, Height: sps.height, FrameRate: int(math.Round(fps)),
+			Width: sps.Width, Height: sps.Height, FrameRate: int(math.Round(fps)),
 		},
 		typ:   webrtc.RTPCodecTypeVideo,
 		codec: h264Codec(plid),

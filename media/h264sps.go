@@ -5,16 +5,6 @@ import (
 	"fmt"
 )
 
-// spsInfo is what we need from an H.264 sequence parameter set.
-type spsInfo struct {
-	profileIDC  uint8
-	constraints uint8
-	levelIDC    uint8
-	width       int
-	height      int
-	fps         float64 // 0 when the SPS carries no timing info
-}
-
 var errShortRBSP = errors.New("h264: truncated parameter set")
 
 // unescapeRBSP removes emulation prevention bytes (00 00 03 -> 00 00).
@@ -99,35 +89,64 @@ func skipScalingList(r *bitReader, size int) {
 	}
 }
 
-// parseSPS reads profile, level, picture size and frame rate from an SPS
-// NAL unit (header byte included, emulation prevention still in place).
-func parseSPS(nal []byte) (spsInfo, error) {
-	if len(nal) < 4 || nal[0]&0x1f != 7 {
-		return spsInfo{}, errors.New("h264: not an SPS")
+// SPS is what roomctl reads from an H.264 sequence parameter set (ITU-T
+// H.264 7.3.2.1.1).
+type SPS struct {
+	ProfileIDC  uint8
+	Constraints uint8 // constraint_set0..5 flags and the two reserved bits
+	LevelIDC    uint8
+
+	// ChromaFormatPresent is set for the profiles (High and its kin) whose
+	// SPS codes chroma_format_idc and bit depths; the others leave 4:2:0 and
+	// 8 bits.
+	ChromaFormatPresent bool
+	ChromaFormatIDC     int // as read: values above 3 are not rejected
+	SeparateColourPlane bool
+	BitDepthLuma        int
+	BitDepthChroma      int
+
+	// The coded size; a map unit is two macroblock rows unless FrameMbsOnly.
+	PicWidthInMbs       int
+	PicHeightInMapUnits int
+	FrameMbsOnly        bool
+
+	// Width and Height are the picture size after frame cropping.
+	Width, Height int
+
+	FrameRate float64 // from the VUI's timing info; 0 when absent
+}
+
+// maxSPSMbs bounds the coded size in macroblocks (262144 pixels a side),
+// more than any caller accepts, so that sizes fit an int everywhere.
+const maxSPSMbs = 16384
+
+// ParseSPS parses an SPS NAL unit, header byte included and emulation
+// prevention still in place. It checks the syntax, not value ranges:
+// callers bound the picture size, chroma format and bit depths to what
+// they handle. The cropping must leave a picture, though.
+func ParseSPS(nal []byte) (SPS, error) {
+	if len(nal) < 4 || nal[0]&0x1f != NALSPS {
+		return SPS{}, errors.New("h264: not an SPS")
 	}
 	r := &bitReader{b: unescapeRBSP(nal[1:])}
-	var s spsInfo
-	s.profileIDC = uint8(r.u(8))
-	s.constraints = uint8(r.u(8))
-	s.levelIDC = uint8(r.u(8))
+	s := SPS{ChromaFormatIDC: 1, BitDepthLuma: 8, BitDepthChroma: 8}
+	s.ProfileIDC = uint8(r.u(8))
+	s.Constraints = uint8(r.u(8))
+	s.LevelIDC = uint8(r.u(8))
 	r.ue() // seq_parameter_set_id
-	chroma := uint64(1)
-	separatePlanes := false
-	switch s.profileIDC {
+	switch s.ProfileIDC {
 	case 100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135:
-		chroma = r.ue()
-		if chroma > 3 {
-			return s, fmt.Errorf("h264: chroma_format_idc %d", chroma)
+		s.ChromaFormatPresent = true
+		s.ChromaFormatIDC = int(r.ue())
+		if s.ChromaFormatIDC == 3 {
+			s.SeparateColourPlane = r.flag()
 		}
-		if chroma == 3 {
-			separatePlanes = r.flag()
-		}
-		r.ue()   // bit_depth_luma_minus8
-		r.ue()   // bit_depth_chroma_minus8
-		r.flag() // qpprime_y_zero_transform_bypass_flag
-		if r.flag() {
+		s.BitDepthLuma = int(r.ue()) + 8
+		s.BitDepthChroma = int(r.ue()) + 8
+		r.flag()      // qpprime_y_zero_transform_bypass_flag
+		if r.flag() { // seq_scaling_matrix_present_flag
 			n := 8
-			if chroma == 3 {
+			if s.ChromaFormatIDC == 3 {
 				n = 12
 			}
 			for i := range n {
@@ -161,8 +180,8 @@ func parseSPS(nal []byte) (spsInfo, error) {
 	r.flag() // gaps_in_frame_num_value_allowed_flag
 	widthMbs := r.ue() + 1
 	heightMapUnits := r.ue() + 1
-	frameMbsOnly := r.flag()
-	if !frameMbsOnly {
+	s.FrameMbsOnly = r.flag()
+	if !s.FrameMbsOnly {
 		r.flag() // mb_adaptive_frame_field_flag
 	}
 	r.flag() // direct_8x8_inference_flag
@@ -174,29 +193,44 @@ func parseSPS(nal []byte) (spsInfo, error) {
 		return s, r.err
 	}
 	fieldFactor := uint64(2)
-	if frameMbsOnly {
+	if s.FrameMbsOnly {
 		fieldFactor = 1
 	}
+	// Crop units (table 6-1): ChromaArrayType is 0 with separate planes.
 	cropX, cropY := uint64(1), fieldFactor
-	if chroma != 0 && !separatePlanes {
-		subW, subH := uint64(2), uint64(2) // 4:2:0
-		switch chroma {
+	if !s.SeparateColourPlane {
+		switch s.ChromaFormatIDC {
+		case 1:
+			cropX, cropY = 2, 2*fieldFactor
 		case 2:
-			subH = 1
-		case 3:
-			subW, subH = 1, 1
+			cropX = 2
 		}
-		cropX, cropY = subW, subH*fieldFactor
 	}
-	w := widthMbs*16 - cropX*(cropL+cropR)
-	h := heightMapUnits*16*fieldFactor - cropY*(cropT+cropB)
-	if widthMbs > 1024 || heightMapUnits > 1024 || w == 0 || h == 0 || w > widthMbs*16 || h > heightMapUnits*16*fieldFactor {
+	codedW, codedH := widthMbs*16, heightMapUnits*16*fieldFactor
+	if widthMbs > maxSPSMbs || heightMapUnits > maxSPSMbs || cropX*(cropL+cropR) >= codedW || cropY*(cropT+cropB) >= codedH {
 		return s, errors.New("h264: implausible picture size")
 	}
-	s.width, s.height = int(w), int(h)
+	s.PicWidthInMbs, s.PicHeightInMapUnits = int(widthMbs), int(heightMapUnits)
+	s.Width = int(codedW - cropX*(cropL+cropR))
+	s.Height = int(codedH - cropY*(cropT+cropB))
 
 	if r.flag() { // vui_parameters_present_flag
-		s.fps = parseVUIFrameRate(r)
+		s.FrameRate = parseVUIFrameRate(r)
+	}
+	return s, nil
+}
+
+// parseSPS is ParseSPS with the limits of a file source.
+func parseSPS(nal []byte) (SPS, error) {
+	s, err := ParseSPS(nal)
+	if err != nil {
+		return s, err
+	}
+	if s.ChromaFormatIDC > 3 {
+		return s, fmt.Errorf("h264: chroma_format_idc %d", s.ChromaFormatIDC)
+	}
+	if s.PicWidthInMbs > 1024 || s.PicHeightInMapUnits > 1024 {
+		return s, errors.New("h264: implausible picture size")
 	}
 	return s, nil
 }
@@ -240,18 +274,18 @@ func parseVUIFrameRate(r *bitReader) float64 {
 	return fps
 }
 
-// profileLevelID is the SDP profile-level-id for this SPS. Constrained
+// ProfileLevelID is the SDP profile-level-id for this SPS. Constrained
 // Baseline is written in its canonical form 42e0xx: encoders set other
 // constraint bits (x264 writes 42c0xx) and pion matches the first two bytes
 // exactly, so 42c0 would match nobody's 42e01f.
-func (s spsInfo) profileLevelID() string {
-	c := s.constraints & 0xfc // the two low bits are reserved
-	if s.profileIDC == 66 {
+func (s SPS) ProfileLevelID() string {
+	c := s.Constraints & 0xfc // the two low bits are reserved
+	if s.ProfileIDC == 66 {
 		if c&0x40 != 0 { // constraint_set1: Constrained Baseline
 			c = 0xe0
 		} else {
 			c = 0
 		}
 	}
-	return fmt.Sprintf("%02x%02x%02x", s.profileIDC, c, s.levelIDC)
+	return fmt.Sprintf("%02x%02x%02x", s.ProfileIDC, c, s.LevelIDC)
 }

@@ -119,52 +119,11 @@ func TestH264AccessUnits(t *testing.T) {
 	for _, nal := range bytes.Split(ss[0].data, annexBStartCode)[1:] {
 		types = append(types, nal[0]&0x1f)
 	}
-	if !bytes.Contains(types, []byte{nalSPS, nalPPS}) || types[len(types)-1] != nalIDR {
+	if !bytes.Contains(types, []byte{NALSPS, NALPPS}) || types[len(types)-1] != NALIDR {
 		t.Errorf("first access unit NAL types %v", types)
 	}
 	if d := total(ss); d < 1999*time.Millisecond || d > 2001*time.Millisecond {
 		t.Errorf("total %s", d)
-	}
-}
-
-func TestParseSPS(t *testing.T) {
-	// x264's SPS from testdata/h264.h264: constrained baseline, level 1.2,
-	// 160x120 (10x8 macroblocks, 8 px cropped), 30 fps in the VUI.
-	sps := []byte{0x67, 0x42, 0xc0, 0x0c, 0xd9, 0x02, 0x84, 0x7e, 0x5c, 0x04, 0x40, 0x00, 0x00, 0x03, 0x00, 0x40, 0x00, 0x00, 0x0f, 0x03, 0xc5, 0x0a, 0x92}
-	s, err := parseSPS(sps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.width != 160 || s.height != 120 || s.fps != 30 {
-		t.Errorf("got %dx%d@%v", s.width, s.height, s.fps)
-	}
-	if got := s.profileLevelID(); got != "42e00c" {
-		t.Errorf("profile-level-id %s, want 42e00c", got)
-	}
-	if _, err := parseSPS(sps[:6]); err == nil {
-		t.Error("truncated SPS parsed")
-	}
-}
-
-func TestProfileLevelID(t *testing.T) {
-	for _, tc := range []struct {
-		s    spsInfo
-		want string
-		pt   webrtc.PayloadType
-	}{
-		{spsInfo{profileIDC: 66, constraints: 0xc0, levelIDC: 31}, "42e01f", 106},
-		{spsInfo{profileIDC: 66, constraints: 0x80, levelIDC: 30}, "42001e", 102},
-		{spsInfo{profileIDC: 77, constraints: 0x00, levelIDC: 31}, "4d001f", 127},
-		{spsInfo{profileIDC: 100, constraints: 0x00, levelIDC: 40}, "640028", 112},
-		{spsInfo{profileIDC: 100, constraints: 0x0c, levelIDC: 31}, "640c1f", 102},
-	} {
-		got := tc.s.profileLevelID()
-		if got != tc.want {
-			t.Errorf("%+v: %s, want %s", tc.s, got, tc.want)
-		}
-		if pt := h264Codec(got).PayloadType; pt != tc.pt {
-			t.Errorf("%s: payload type %d, want %d", got, pt, tc.pt)
-		}
 	}
 }
 
@@ -270,17 +229,6 @@ func FuzzProbe(f *testing.F) {
 			return
 		}
 		fuzzReadAll(r)
-	})
-}
-
-func FuzzParseSPS(f *testing.F) {
-	f.Add([]byte{0x67, 0x42, 0xc0, 0x0c, 0xd9, 0x02, 0x84, 0x7e, 0x5c, 0x04, 0x40, 0x00, 0x00, 0x03, 0x00, 0x40, 0x00, 0x00, 0x0f, 0x03, 0xc5, 0x0a, 0x92})
-	f.Add([]byte{0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0xc0, 0xf1, 0x83, 0x19, 0x60})
-	f.Fuzz(func(t *testing.T, nal []byte) {
-		s, err := parseSPS(nal)
-		if err == nil && (s.width <= 0 || s.height <= 0) {
-			t.Fatalf("parsed %dx%d", s.width, s.height)
-		}
 	})
 }
 

@@ -1,11 +1,12 @@
 package push
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/roomctl/roomctl/media"
 )
 
 // FLV (Adobe FLV spec v10.1, annex E) as RTMP carries it: a message per
@@ -26,46 +27,6 @@ const (
 	aacRaw            byte = 1
 )
 
-// H.264 NAL unit types used here.
-const (
-	nalSlice = 1
-	nalIDR   = 5
-	nalSEI   = 6
-	nalSPS   = 7
-	nalPPS   = 8
-	nalAUD   = 9
-)
-
-// splitAnnexB returns the NAL units of an Annex-B byte stream, without
-// their start codes (3 or 4 bytes) and without trailing zero bytes.
-func splitAnnexB(b []byte) [][]byte {
-	var nalus [][]byte
-	start := -1
-	for i := 0; i+2 < len(b); {
-		if b[i] == 0 && b[i+1] == 0 && b[i+2] == 1 {
-			if start >= 0 {
-				nalus = appendNALU(nalus, b[start:i])
-			}
-			i += 3
-			start = i
-			continue
-		}
-		i++
-	}
-	if start >= 0 {
-		nalus = appendNALU(nalus, b[start:])
-	}
-	return nalus
-}
-
-func appendNALU(nalus [][]byte, n []byte) [][]byte {
-	n = bytes.TrimRight(n, "\x00") // the first zero of a 4-byte start code, or trailing_zero_8bits
-	if len(n) == 0 {
-		return nalus
-	}
-	return append(nalus, n)
-}
-
 // appendAVCC appends the NAL units as AVCC: each prefixed by its length in
 // 4 bytes big endian (the lengthSizeMinusOne of avcDecoderConfig is 3).
 func appendAVCC(dst []byte, nalus [][]byte) []byte {
@@ -82,10 +43,10 @@ func appendAVCC(dst []byte, nalus [][]byte) []byte {
 // The high-profile extension (chroma format, bit depths) is left out, as
 // most muxers do for 4:2:0 8-bit; WebRTC sends constrained baseline anyway.
 func avcDecoderConfig(sps, pps []byte) ([]byte, error) {
-	if len(sps) < 4 || sps[0]&0x1f != nalSPS {
+	if len(sps) < 4 || sps[0]&0x1f != media.NALSPS {
 		return nil, errors.New("avcC: not an SPS")
 	}
-	if len(pps) < 1 || pps[0]&0x1f != nalPPS {
+	if len(pps) < 1 || pps[0]&0x1f != media.NALPPS {
 		return nil, errors.New("avcC: not a PPS")
 	}
 	if len(sps) > 0xffff || len(pps) > 0xffff {

@@ -17,34 +17,6 @@ func unhex(t testing.TB, s string) []byte {
 	return b
 }
 
-func TestSplitAnnexB(t *testing.T) {
-	cases := []struct {
-		name string
-		in   string
-		want []string
-	}{
-		{"3-byte start codes", "000001674201" + "00000168ce", []string{"674201", "68ce"}},
-		{"4-byte start codes", "00000001674201" + "0000000168ce3c80", []string{"674201", "68ce3c80"}},
-		{"mixed, trailing zeros", "0000000165aa00" + "000001" + "41bb0000", []string{"65aa", "41bb"}},
-		{"leading garbage", "ff00000109f0", []string{"09f0"}},
-		{"no start code", "6742", nil},
-		{"empty NAL", "000001000001" + "65", []string{"65"}},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			got := splitAnnexB(unhex(t, c.in))
-			if len(got) != len(c.want) {
-				t.Fatalf("got %x, want %v", got, c.want)
-			}
-			for i := range got {
-				if hex.EncodeToString(got[i]) != c.want[i] {
-					t.Errorf("NAL %d: %x, want %s", i, got[i], c.want[i])
-				}
-			}
-		})
-	}
-}
-
 func TestAVCCFromAnnexB(t *testing.T) {
 	au := unhex(t, "00000001"+"0910"+"00000001"+"6742c01e"+"000001"+"68ce3c80"+"000001"+"65888480")
 	pic := toPicture(au)

@@ -1,8 +1,12 @@
 package push
 
 import (
+	"errors"
+
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
+
+	"github.com/roomctl/roomctl/media"
 )
 
 // accessUnit is one H.264 picture reassembled from RTP, in Annex-B.
@@ -94,16 +98,16 @@ type picture struct {
 func toPicture(annexB []byte) picture {
 	var pic picture
 	var keep [][]byte
-	for _, n := range splitAnnexB(annexB) {
+	for _, n := range media.SplitAnnexB(annexB) {
 		switch n[0] & 0x1f {
-		case nalSPS:
+		case media.NALSPS:
 			pic.sps = n
 			keep = append(keep, n)
-		case nalPPS:
+		case media.NALPPS:
 			pic.pps = n
 			keep = append(keep, n)
-		case nalAUD:
-		case nalIDR:
+		case media.NALAUD:
+		case media.NALIDR:
 			pic.key = true
 			keep = append(keep, n)
 		default:
@@ -114,4 +118,18 @@ func toPicture(annexB []byte) picture {
 		pic.avcc = appendAVCC(nil, keep)
 	}
 	return pic
+}
+
+// spsSize returns the picture size that an SPS NAL unit (header byte
+// included) declares, after frame cropping. onMetaData carries it;
+// decoders read the SPS itself.
+func spsSize(sps []byte) (width, height int, err error) {
+	s, err := media.ParseSPS(sps)
+	if err != nil {
+		return 0, 0, err
+	}
+	if s.PicWidthInMbs > 1024 || s.PicHeightInMapUnits > 1024 || s.Width > 16384 || s.Height > 16384 {
+		return 0, 0, errors.New("sps: implausible size")
+	}
+	return s.Width, s.Height, nil
 }

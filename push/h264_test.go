@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/pion/rtp"
+
+	"github.com/roomctl/roomctl/media"
 )
 
 func videoPackets(t *testing.T) ([][]byte, [][]*rtp.Packet) {
@@ -27,7 +29,7 @@ func videoPackets(t *testing.T) ([][]byte, [][]*rtp.Packet) {
 
 // nalsEqual compares two Annex-B access units NAL by NAL.
 func nalsEqual(a, b []byte) bool {
-	x, y := splitAnnexB(a), splitAnnexB(b)
+	x, y := media.SplitAnnexB(a), media.SplitAnnexB(b)
 	if len(x) != len(y) {
 		return false
 	}

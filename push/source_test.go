@@ -7,6 +7,8 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
+
+	"github.com/roomctl/roomctl/media"
 )
 
 // Test media: testdata/gop10.h264 (3 s, 30 fps, an IDR every 10 frames) and
@@ -24,9 +26,9 @@ func accessUnits(t testing.TB, path string) [][]byte {
 	var aus [][]byte
 	var cur []byte
 	slice := false
-	for _, n := range splitAnnexB(b) {
+	for _, n := range media.SplitAnnexB(b) {
 		typ := n[0] & 0x1f
-		isSlice := typ == nalSlice || typ == nalIDR
+		isSlice := typ == media.NALSlice || typ == media.NALIDR
 		if slice && (!isSlice || n[1]&0x80 != 0) {
 			aus = append(aus, cur)
 			cur, slice = nil, false

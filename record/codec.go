@@ -3,6 +3,8 @@ package record
 import (
 	"encoding/binary"
 	"errors"
+
+	"github.com/roomctl/roomctl/media"
 )
 
 // Codec names as engine.RemoteTrack carries them.
@@ -196,136 +198,19 @@ var errBadSPS = errors.New("h264: malformed sequence parameter set")
 // 8192×4320; anything far beyond is a broken or hostile SPS).
 const maxPictureSide = 16384
 
-// parseSPS reads an SPS NAL unit (with its one-byte header) up to the
-// picture size (H.264 §7.3.2.1.1).
+// parseSPS reads an SPS NAL unit (with its one-byte header) and holds it
+// to what a Matroska track header can describe.
 func parseSPS(nal []byte) (*spsInfo, error) {
-	if len(nal) < 4 || nal[0]&0x1f != nalSPS {
+	s, err := media.ParseSPS(nal)
+	if err != nil || s.ChromaFormatIDC > 3 || s.BitDepthLuma > 14 || s.BitDepthChroma > 14 ||
+		s.Width > maxPictureSide || s.Height > maxPictureSide {
 		return nil, errBadSPS
 	}
-	r := bitReader{b: unescapeRBSP(nal[1:])}
-	profile := r.u(8)
-	r.u(16) // constraint flags, level_idc
-	r.ue()  // seq_parameter_set_id
-	info := &spsInfo{chromaFormat: 1, bitDepthLuma: 8, bitDepthChroma: 8}
-	separateColourPlane := false
-	switch profile {
-	case 100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135:
-		info.highProfile = true
-		info.chromaFormat = int(r.ue())
-		if info.chromaFormat > 3 {
-			return nil, errBadSPS
-		}
-		if info.chromaFormat == 3 {
-			separateColourPlane = r.u(1) == 1
-		}
-		info.bitDepthLuma = int(r.ue()) + 8
-		info.bitDepthChroma = int(r.ue()) + 8
-		if info.bitDepthLuma > 14 || info.bitDepthChroma > 14 {
-			return nil, errBadSPS
-		}
-		r.u(1)           // qpprime_y_zero_transform_bypass_flag
-		if r.u(1) == 1 { // seq_scaling_matrix_present_flag
-			n := 8
-			if info.chromaFormat == 3 {
-				n = 12
-			}
-			for i := 0; i < n && r.err == nil; i++ {
-				if r.u(1) == 1 {
-					size := 16
-					if i >= 6 {
-						size = 64
-					}
-					skipScalingList(&r, size)
-				}
-			}
-		}
-	}
-	r.ue()          // log2_max_frame_num_minus4
-	switch r.ue() { // pic_order_cnt_type
-	case 0:
-		r.ue() // log2_max_pic_order_cnt_lsb_minus4
-	case 1:
-		r.u(1) // delta_pic_order_always_zero_flag
-		r.se() // offset_for_non_ref_pic
-		r.se() // offset_for_top_to_bottom_field
-		n := r.ue()
-		if n > 255 {
-			return nil, errBadSPS
-		}
-		for i := uint64(0); i < n && r.err == nil; i++ {
-			r.se()
-		}
-	}
-	r.ue() // max_num_ref_frames
-	r.u(1) // gaps_in_frame_num_value_allowed_flag
-	wMbs := r.ue() + 1
-	hUnits := r.ue() + 1
-	frameMbsOnly := r.u(1)
-	if frameMbsOnly == 0 {
-		r.u(1) // mb_adaptive_frame_field_flag
-	}
-	r.u(1) // direct_8x8_inference_flag
-	var cl, cr, ct, cb uint64
-	if r.u(1) == 1 {
-		cl, cr, ct, cb = r.ue(), r.ue(), r.ue(), r.ue()
-	}
-	if r.err != nil {
-		return nil, errBadSPS
-	}
-	chromaArrayType := info.chromaFormat
-	if separateColourPlane {
-		chromaArrayType = 0
-	}
-	cropX, cropY := uint64(1), 2-frameMbsOnly
-	switch chromaArrayType {
-	case 1:
-		cropX, cropY = 2, 2*(2-frameMbsOnly)
-	case 2:
-		cropX, cropY = 2, 2-frameMbsOnly
-	}
-	w := wMbs * 16
-	h := (2 - frameMbsOnly) * hUnits * 16
-	if wMbs > maxPictureSide || hUnits > maxPictureSide || cropX*(cl+cr) >= w || cropY*(ct+cb) >= h {
-		return nil, errBadSPS
-	}
-	w -= cropX * (cl + cr)
-	h -= cropY * (ct + cb)
-	if w > maxPictureSide || h > maxPictureSide {
-		return nil, errBadSPS
-	}
-	info.width, info.height = int(w), int(h)
-	return info, nil
-}
-
-func skipScalingList(r *bitReader, size int) {
-	last, next := int64(8), int64(8)
-	for j := 0; j < size && r.err == nil; j++ {
-		if next != 0 {
-			next = (last + r.se() + 256) % 256
-		}
-		if next != 0 {
-			last = next
-		}
-	}
-}
-
-// unescapeRBSP removes emulation prevention bytes (00 00 03 → 00 00).
-func unescapeRBSP(b []byte) []byte {
-	out := make([]byte, 0, len(b))
-	zeros := 0
-	for _, c := range b {
-		if zeros >= 2 && c == 3 {
-			zeros = 0
-			continue
-		}
-		if c == 0 {
-			zeros++
-		} else {
-			zeros = 0
-		}
-		out = append(out, c)
-	}
-	return out
+	return &spsInfo{
+		width: s.Width, height: s.Height,
+		highProfile:  s.ChromaFormatPresent,
+		chromaFormat: s.ChromaFormatIDC, bitDepthLuma: s.BitDepthLuma, bitDepthChroma: s.BitDepthChroma,
+	}, nil
 }
 
 var errShortBits = errors.New("truncated bitstream")
@@ -349,28 +234,4 @@ func (r *bitReader) u(n int) uint64 {
 		r.pos++
 	}
 	return v
-}
-
-// ue reads an Exp-Golomb code; more than 31 leading zeros is not H.264.
-func (r *bitReader) ue() uint64 {
-	zeros := 0
-	for r.u(1) == 0 {
-		if r.err != nil {
-			return 0
-		}
-		zeros++
-		if zeros > 31 {
-			r.err = errBadSPS
-			return 0
-		}
-	}
-	return (1<<zeros - 1) + r.u(zeros)
-}
-
-func (r *bitReader) se() int64 {
-	v := r.ue()
-	if v&1 == 1 {
-		return int64(v+1) / 2
-	}
-	return -int64(v / 2)
 }
