@@ -108,34 +108,9 @@ func needNft(t *testing.T) {
 // random, until restore is called or the test ends.
 func lossUDP(t *testing.T, port, percent int) (restore func()) {
 	t.Helper()
-	needNft(t)
-	table := fmt.Sprintf("roomctl_loss_%d", os.Getpid())
-	nft := func(args ...string) error {
-		out, err := exec.Command("nft", args...).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("nft %s: %w: %s", strings.Join(args, " "), err, out)
-		}
-		return nil
-	}
-	restored := false
-	restore = func() {
-		if !restored {
-			restored = true
-			_ = nft("delete", "table", "inet", table)
-		}
-	}
-	t.Cleanup(restore)
-	for _, args := range [][]string{
-		{"add", "table", "inet", table},
-		{"add", "chain", "inet", table, "in", "{ type filter hook input priority 0 ; }"},
-		{"add", "rule", "inet", table, "in", "iifname", "lo", "udp", "dport", fmt.Sprint(port),
-			"numgen", "random", "mod", "100", "<", fmt.Sprint(percent), "drop"},
-	} {
-		if err := nft(args...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return restore
+	return nftRules(t, fmt.Sprintf("roomctl_loss_%d", os.Getpid()),
+		[]string{"iifname", "lo", "udp", "dport", fmt.Sprint(port),
+			"numgen", "random", "mod", "100", "<", fmt.Sprint(percent), "drop"})
 }
 
 // scoreWhere matches a network_score whose uplink (up) or downlink score

@@ -84,18 +84,23 @@ func TestServerRestart(t *testing.T) {
 }
 
 // cutUDP drops every loopback UDP packet to or from port with nftables
-// until the returned restore is called (or the test ends). It needs root
-// and nft; without them the test is skipped, except in CI, where setup
-// installs nftables and a skip would hide the feature.
+// until the returned restore is called (or the test ends).
 func cutUDP(t *testing.T, port int) (restore func()) {
 	t.Helper()
-	if _, err := exec.LookPath("nft"); err != nil || os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("media cut test needs root and nft (scripts/setup.sh installs nftables): %v", err)
-		}
-		t.Skip("needs root and nft")
-	}
-	table := fmt.Sprintf("roomctl_test_%d", os.Getpid())
+	p := fmt.Sprint(port)
+	return nftRules(t, fmt.Sprintf("roomctl_cut_%d", os.Getpid()),
+		[]string{"iifname", "lo", "udp", "dport", p, "drop"},
+		[]string{"iifname", "lo", "udp", "sport", p, "drop"})
+}
+
+// nftRules installs an nftables table whose input chain holds rules (the
+// words after "add rule inet TABLE in"), until restore is called or the
+// test ends. It needs root and nft: without them the test is skipped,
+// except in CI, where setup installs nftables and a skip would hide the
+// feature (needNft).
+func nftRules(t *testing.T, table string, rules ...[]string) (restore func()) {
+	t.Helper()
+	needNft(t)
 	nft := func(args ...string) error {
 		out, err := exec.Command("nft", args...).CombinedOutput()
 		if err != nil {
@@ -111,13 +116,14 @@ func cutUDP(t *testing.T, port int) (restore func()) {
 		}
 	}
 	t.Cleanup(restore)
-	p := fmt.Sprint(port)
-	for _, args := range [][]string{
+	cmds := [][]string{
 		{"add", "table", "inet", table},
 		{"add", "chain", "inet", table, "in", "{ type filter hook input priority 0 ; }"},
-		{"add", "rule", "inet", table, "in", "iifname", "lo", "udp", "dport", p, "drop"},
-		{"add", "rule", "inet", table, "in", "iifname", "lo", "udp", "sport", p, "drop"},
-	} {
+	}
+	for _, r := range rules {
+		cmds = append(cmds, append([]string{"add", "rule", "inet", table, "in"}, r...))
+	}
+	for _, args := range cmds {
 		if err := nft(args...); err != nil {
 			t.Fatal(err)
 		}
