@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/pion/ice/v4"
@@ -11,6 +12,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/roomctl/roomctl/event"
+	"github.com/roomctl/roomctl/internal/pionlog"
 	"github.com/roomctl/roomctl/media"
 	"github.com/roomctl/roomctl/signal"
 )
@@ -19,7 +21,7 @@ import (
 // fills in, the default interceptors (NACK, RTCP reports, TWCC, and stats
 // that the engine reads), and ICE that works on a machine whose only
 // network is loopback.
-func newAPI(register func(*webrtc.MediaEngine) error) (*webrtc.API, *rtpStats, error) {
+func newAPI(register func(*webrtc.MediaEngine) error, log *slog.Logger) (*webrtc.API, *rtpStats, error) {
 	me := &webrtc.MediaEngine{}
 	if err := register(me); err != nil {
 		return nil, nil, fmt.Errorf("register codecs: %w", err)
@@ -29,7 +31,7 @@ func newAPI(register func(*webrtc.MediaEngine) error) (*webrtc.API, *rtpStats, e
 	if err != nil {
 		return nil, nil, fmt.Errorf("register interceptors: %w", err)
 	}
-	se := webrtc.SettingEngine{}
+	se := webrtc.SettingEngine{LoggerFactory: pionlog.Factory(log)}
 	se.SetIncludeLoopbackCandidate(true)
 	// mDNS candidates would cost a multicast round trip per join and
 	// resolve nowhere on a closed network.
@@ -84,7 +86,7 @@ type publisher struct {
 }
 
 func newPublisher(ctx context.Context, e *Engine, src media.Source) (*publisher, error) {
-	api, st, err := newAPI(src.RegisterCodecs)
+	api, st, err := newAPI(src.RegisterCodecs, e.log)
 	if err != nil {
 		return nil, err
 	}

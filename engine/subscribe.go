@@ -188,7 +188,7 @@ func (e *Engine) onSubscribeOffer(sdp string) {
 }
 
 func newSubscriber(e *Engine) (*subscriber, error) {
-	api, st, err := newAPI(func(m *webrtc.MediaEngine) error { return m.RegisterDefaultCodecs() })
+	api, st, err := newAPI(func(m *webrtc.MediaEngine) error { return m.RegisterDefaultCodecs() }, e.log)
 	if err != nil {
 		return nil, err
 	}
