@@ -614,3 +614,26 @@ func TestSignalingCut(t *testing.T) {
 	alice.waitFrom(j+1, event.Connected, nil)
 	mediaFlows(t, srv, "r1", "bob")
 }
+
+// scripts/smoke-test.sh, the CI example users copy, passes against a
+// working deployment.
+func TestSmokeScript(t *testing.T) {
+	url := serve(t)
+	dir := t.TempDir()
+	script, err := filepath.Abs("scripts/smoke-test.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(script)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "ROOMCTL_BIN="+binPath, "ROOMCTL_SERVER="+url, "ROOMCTL_APP_ID="+testApp,
+		"ROOMCTL_APP_SECRET="+testSecret, "SMOKE_TIMEOUT=25s", "ROOMCTL_LOG_LEVEL=warn")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("smoke-test.sh: %v\n%s", err, out)
+	}
+	events, err := os.ReadFile(filepath.Join(dir, "smoke-events.ndjson"))
+	if err != nil || !strings.Contains(string(events), `"event":"first_video_frame_decode"`) {
+		t.Fatalf("smoke-events.ndjson: %v\n%s", err, events)
+	}
+}

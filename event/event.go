@@ -51,6 +51,10 @@ const (
 	// RecordingError is printed when writing one user's file failed:
 	// {uid, roomId, path, error}; other users keep recording.
 	RecordingError = "recording_error"
+	// StartMixingFail is the SDK's start_mixing_fail (not on its callback
+	// page): a file given to mix-audio could not be opened or decoded:
+	// {error}. The other file and the microphone go on.
+	StartMixingFail = "start_mixing_fail"
 )
 
 // SDK lists the 29 callback names of the SDK page, in its order.
@@ -65,7 +69,7 @@ var SDK = []string{
 }
 
 // Extensions lists roomctl's own event names.
-var Extensions = []string{ServerListening, RecordingFileOpened, RecordingFileClosed, RecordingError}
+var Extensions = []string{ServerListening, RecordingFileOpened, RecordingFileClosed, RecordingError, StartMixingFail}
 
 // Known reports whether name is an SDK callback or a documented extension.
 func Known(name string) bool {
@@ -168,6 +172,11 @@ type MixingPlayed struct {
 // MixingFinished is the payload of audio_mixing_finished.
 type MixingFinished struct {
 	ID int `json:"id"`
+}
+
+// MixingFail is the payload of start_mixing_fail.
+type MixingFail struct {
+	Error string `json:"error"`
 }
 
 // Score is the payload of network_score.

@@ -148,7 +148,8 @@ func TestSchema(t *testing.T) {
 			"start":  "2026-11-25T17:03:04.123Z"},
 		RecordingFileClosed: map[string]any{"uid": "a", "roomId": "r", "path": "/rec/r_a.webm", "bytes": 1234,
 			"durationMs": 8000, "tracks": []map[string]string{{"kind": "audio", "codec": "opus"}}, "reason": "stopped"},
-		RecordingError: map[string]any{"uid": "a", "roomId": "r", "path": "/rec", "error": "no space left on device"},
+		StartMixingFail: MixingFail{Error: "jingle.mp3: not an audio file"},
+		RecordingError:  map[string]any{"uid": "a", "roomId": "r", "path": "/rec", "error": "no space left on device"},
 	}
 	for _, name := range append(append([]string{}, SDK...), Extensions...) {
 		if _, ok := good[name]; !ok {

@@ -1,0 +1,248 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/roomctl/roomctl/engine"
+	"github.com/roomctl/roomctl/event"
+	"github.com/roomctl/roomctl/media"
+	"github.com/roomctl/roomctl/mixing"
+)
+
+// defaultMicTone is the --mic test frequency: 440 Hz, away from the 1 kHz
+// that test files usually carry, so the two are told apart in a recording.
+const defaultMicTone = 440
+
+// mixDoneLinger is how long the microphone keeps going after the last
+// file finished before the command leaves, so the file's last frames are
+// sent, not dropped with the connection.
+const mixDoneLinger = 500 * time.Millisecond
+
+type mixAudioOptions struct {
+	roomFlags
+	files      []string
+	mic        string
+	replace    bool
+	cycle      int
+	loop       bool
+	playTime   int
+	volume     int
+	bitrate    int
+	startAfter time.Duration
+}
+
+func newMixAudioCmd(s Streams) *cobra.Command {
+	o := &mixAudioOptions{}
+	c := &cobra.Command{
+		Use:   "mix-audio",
+		Short: "Join a room and publish a microphone mixed with up to two audio files (startAudioMixing)",
+		Long: `Join a room and publish one Opus audio track: the microphone mixed with up
+to two files, as the SDK's startAudioMixing. The first --file is mixing id 0,
+the second id 1; both play at once. Files: WAV (integer PCM), MP3 (LAME/Xing
+encoder delay and padding removed), Ogg Vorbis, Ogg Opus; any rate and channel
+count, converted to 48 kHz mono.
+
+--mic test is a 440 Hz tone at 25% of full scale (not 1 kHz, so that it is
+told apart from typical test files); --mic silence mixes the files alone with
+a silent microphone. --replace leaves the microphone out (one file only).
+--cycle, --loop, --play-time and --volume apply to every file. The sum goes
+through a soft limiter (linear to -3 dBFS, a tanh knee above), so it never
+clips.
+
+Prints audio_mixing_played {id, fileName} when a file's first samples go into
+the track, audio_mixing_finished {id} when its cycles are done (or at the end
+of the session), start_mixing_fail {error} when a file cannot be opened or
+decoded (the other file and the microphone go on). Without --duration the
+command ends when every file has finished; with --loop it runs until a signal
+or --duration.
+
+` + exitCodesHelp,
+		Example: `  roomctl mix-audio --app-id 1001 --app-secret "$SECRET" --room r1 --uid dj --file jingle.mp3 --cycle 2 --volume 80
+  roomctl mix-audio --app-id 1001 --app-secret "$SECRET" --room r1 --uid dj --file bed.wav --loop --file voice.ogg`,
+		Args: cobra.NoArgs,
+		RunE: runE(func(c *cobra.Command) error { return runMixAudio(c.Context(), o, s) }),
+	}
+	fs := c.Flags()
+	o.roomFlags.register(fs)
+	fs.StringArrayVar(&o.files, "file", nil, "audio file to mix (WAV, MP3, Ogg Vorbis, Ogg Opus); give twice for ids 0 and 1")
+	fs.StringVar(&o.mic, "mic", "test", "microphone: test (a 440 Hz tone) or silence")
+	fs.BoolVar(&o.replace, "replace", false, "publish the file alone, without the microphone (one --file)")
+	fs.IntVar(&o.cycle, "cycle", 1, "times each file plays")
+	fs.BoolVar(&o.loop, "loop", false, "play the files forever")
+	fs.IntVar(&o.playTime, "play-time", 0, "start offset in the files, ms (first cycle)")
+	fs.IntVar(&o.volume, "volume", 100, "volume of the files, 0-100 (linear gain in percent)")
+	fs.IntVar(&o.bitrate, "bitrate", 64, "Opus bitrate of the published track, kb/s")
+	fs.DurationVar(&o.startAfter, "start-after", 0, "start mixing this long after the track goes live (the microphone alone before)")
+	return c
+}
+
+func (o *mixAudioOptions) validate() error {
+	if err := o.roomFlags.validate(); err != nil {
+		return err
+	}
+	switch {
+	case len(o.files) == 0:
+		return usagef("--file is required")
+	case len(o.files) > mixing.MaxPlayers:
+		return usagef("at most %d --file (mixing ids 0 and 1)", mixing.MaxPlayers)
+	case o.replace && len(o.files) > 1:
+		return usagef("--replace publishes one file: give one --file")
+	case o.mic != "test" && o.mic != "silence":
+		return usagef("--mic %q: capture devices are not supported yet (want test or silence)", o.mic)
+	case o.cycle < 1:
+		return usagef("--cycle %d: want 1 or more", o.cycle)
+	case o.volume < 0 || o.volume > 100:
+		return usagef("--volume %d: want 0 to 100", o.volume)
+	case o.playTime < 0:
+		return usagef("--play-time %d: want 0 or more ms", o.playTime)
+	case o.startAfter < 0:
+		return usagef("--start-after must not be negative")
+	}
+	return nil
+}
+
+func (o *mixAudioOptions) playConfig() mixing.PlayConfig {
+	return mixing.PlayConfig{Cycle: o.cycle, Loop: o.loop, PlayTime: time.Duration(o.playTime) * time.Millisecond, Volume: o.volume}
+}
+
+// newMixer builds the mixer whose events go to em.
+func newMixer(em event.Emitter, mic string, replace bool) (*mixing.Mixer, error) {
+	tone := 0.0
+	if mic == "test" {
+		tone = defaultMicTone
+	}
+	mx, err := mixing.New(mixing.Config{
+		MicTone: tone, Replace: replace,
+		OnPlayed: func(id int, name string) {
+			em.Emit(event.AudioMixingPlayed, event.MixingPlayed{ID: id, FileName: name})
+		},
+		OnFinished: func(id int) {
+			em.Emit(event.AudioMixingFinished, event.MixingFinished{ID: id})
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mixer: %w", err)
+	}
+	return mx, nil
+}
+
+// startFiles decodes the files and plays them as ids 0, 1, ...; a file that
+// fails prints start_mixing_fail and is skipped. It returns how many play.
+func startFiles(em event.Emitter, mx *mixing.Mixer, files []string, pc mixing.PlayConfig) int {
+	n := 0
+	for id, f := range files {
+		clip, err := mixing.DecodeFile(f)
+		if err == nil {
+			err = mx.Play(id, clip, pc)
+		}
+		if err != nil {
+			em.Emit(event.StartMixingFail, event.MixingFail{Error: err.Error()})
+			continue
+		}
+		n++
+	}
+	return n
+}
+
+// liveReader tells when the track first pulls a frame.
+type liveReader struct {
+	media.PCMReader
+	once sync.Once
+	live chan struct{}
+}
+
+func (l *liveReader) ReadPCM(frame []float32) error {
+	l.once.Do(func() { close(l.live) })
+	return l.PCMReader.ReadPCM(frame)
+}
+
+var errNoFileMixed = errors.New("no file could be mixed")
+
+func runMixAudio(ctx context.Context, o *mixAudioOptions, s Streams) error {
+	if err := o.validate(); err != nil {
+		return err
+	}
+	se, err := o.newSession(ctx, s)
+	if err != nil {
+		return err
+	}
+	mx, err := newMixer(se.sink, o.mic, o.replace)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	lr := &liveReader{PCMReader: mx, live: make(chan struct{})}
+	src, err := media.NewPCMSource(lr, media.PCMConfig{Channels: 1, Bitrate: o.bitrate})
+	if err != nil {
+		return usagef("%v", err)
+	}
+	defer func() {
+		if err := src.Close(); err != nil {
+			se.log.Warn("close media source", "err", err)
+		}
+	}()
+	cfg := o.engineConfig(se)
+	cfg.Publish = src
+	eng, err := engine.New(cfg)
+	if err != nil {
+		return usagef("%v", err)
+	}
+
+	var failed error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-lr.live:
+		case <-se.ctx.Done():
+			return
+		}
+		if o.startAfter > 0 {
+			t := time.NewTimer(o.startAfter)
+			select {
+			case <-t.C:
+			case <-se.ctx.Done():
+				t.Stop()
+				return
+			}
+		}
+		if startFiles(se.sink, mx, o.files, o.playConfig()) == 0 {
+			failed = errNoFileMixed
+			se.cancel()
+			return
+		}
+		select {
+		case <-mx.Done():
+		case <-se.ctx.Done():
+			return
+		}
+		if o.duration > 0 {
+			return // --duration decides the end
+		}
+		t := time.NewTimer(mixDoneLinger)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			se.log.Info("every file finished: leaving")
+			se.cancel()
+		case <-se.ctx.Done():
+		}
+	}()
+	se.log.Info("joining", "server", o.server, "app", o.appID, "room", o.room, "uid", o.uid,
+		"files", strings.Join(o.files, ","))
+	runErr := eng.Run(se.ctx)
+	se.cancel()
+	wg.Wait()
+	mx.Close() // audio_mixing_finished for what still plays
+	if failed != nil && runErr == nil {
+		runErr = failed
+	}
+	return se.finish(runErr)
+}

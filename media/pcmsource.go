@@ -1,0 +1,191 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/pion/mediadevices"
+	"github.com/pion/mediadevices/pkg/codec/opus"
+	"github.com/pion/mediadevices/pkg/wave"
+	"github.com/pion/webrtc/v4"
+)
+
+// PCM frames handed to a PCMReader: 20 ms at 48 kHz.
+const (
+	PCMSampleRate   = 48000
+	PCMFrameSamples = PCMSampleRate / 50 // per channel
+	pcmFrame        = 20 * time.Millisecond
+)
+
+// PCMReader yields the audio of a PCM source one 20-ms frame at a time.
+type PCMReader interface {
+	// ReadPCM fills frame (PCMFrameSamples × channels float32 samples,
+	// interleaved, full scale ±1) with the next 20 ms. io.EOF ends the
+	// track (Track.Ended is closed); any other error ends it as well.
+	ReadPCM(frame []float32) error
+}
+
+// PCMConfig configures NewPCMSource. Zero values take the defaults.
+type PCMConfig struct {
+	Channels int // 1 (default) or 2
+	Bitrate  int // Opus kb/s, default 64, 6 to 510
+}
+
+// pcmSource publishes PCM from a PCMReader as one Opus track, encoded by
+// mediadevices' opus encoder.
+type pcmSource struct {
+	codec  webrtc.RTPCodecParameters
+	track  Track
+	md     mediadevices.Track
+	reader *pcmReaderSource
+
+	mu     sync.Mutex
+	closed bool
+}
+
+// NewPCMSource returns a source whose one audio track encodes what r
+// yields. The reader is paced in real time: mediadevices pulls a frame,
+// and the pull blocks until that frame's 20 ms slot has come, so r is
+// called 50 times a second from one goroutine and may compute each frame
+// on demand (a mixer).
+func NewPCMSource(r PCMReader, cfg PCMConfig) (Source, error) {
+	if cfg.Channels == 0 {
+		cfg.Channels = 1
+	}
+	if cfg.Bitrate == 0 {
+		cfg.Bitrate = 64
+	}
+	if cfg.Channels != 1 && cfg.Channels != 2 {
+		return nil, fmt.Errorf("%w: pcm channels %d (1 or 2)", ErrInvalidConfig, cfg.Channels)
+	}
+	if cfg.Bitrate < 6 || cfg.Bitrate > 510 {
+		return nil, fmt.Errorf("%w: opus bitrate %d kb/s (6 to 510)", ErrInvalidConfig, cfg.Bitrate)
+	}
+	params, err := opus.NewParams()
+	if err != nil {
+		return nil, fmt.Errorf("opus params: %w", err)
+	}
+	params.BitRate = cfg.Bitrate * 1000
+	ended := make(chan struct{})
+	rs := &pcmReaderSource{
+		r: r, channels: cfg.Channels, ended: ended,
+		stop: make(chan struct{}), id: "pcm-" + newStreamID(),
+	}
+	md := mediadevices.NewAudioTrack(rs, mediadevices.NewCodecSelector(mediadevices.WithAudioEncoders(&params)))
+	c := params.RTPCodec().RTPCodecParameters
+	s := &pcmSource{codec: c, md: md, reader: rs}
+	s.track = Track{
+		Local: &mdLocal{track: md, id: KindAudio, streamID: newStreamID(), mime: c.MimeType},
+		Info: TrackInfo{
+			Kind: KindAudio, Codec: CodecOpus, SampleRate: PCMSampleRate,
+			Channel: cfg.Channels, Bitrate: cfg.Bitrate,
+		},
+		Ended: ended,
+	}
+	return s, nil
+}
+
+func (s *pcmSource) RegisterCodecs(m *webrtc.MediaEngine) error {
+	if err := m.RegisterCodec(s.codec, webrtc.RTPCodecTypeAudio); err != nil {
+		return fmt.Errorf("register %s: %w", s.codec.MimeType, err)
+	}
+	return nil
+}
+
+func (s *pcmSource) Tracks() []Track { return []Track{s.track} }
+
+// Start does nothing but refuse a closed source: mediadevices starts
+// pulling frames when the PeerConnection binds the track.
+func (s *pcmSource) Start(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+func (s *pcmSource) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if err := s.md.Close(); err != nil {
+		return fmt.Errorf("close pcm source: %w", err)
+	}
+	return nil
+}
+
+// pcmReaderSource is the mediadevices.AudioSource side: it paces the
+// PCMReader on a 20-ms schedule.
+type pcmReaderSource struct {
+	r        PCMReader
+	channels int
+	id       string
+	stop     chan struct{} // closed by Close
+	ended    chan struct{} // closed when r ends
+
+	mu        sync.Mutex // one Read at a time; guards the fields below
+	next      time.Time  // when the next frame is due
+	done      bool       // r ended or Close
+	endOnce   sync.Once
+	closeOnce sync.Once
+}
+
+func (p *pcmReaderSource) ID() string { return p.id }
+
+// Close unblocks a Read waiting for its slot; the next Read returns
+// io.EOF, which ends mediadevices' sending goroutine.
+func (p *pcmReaderSource) Close() error {
+	p.closeOnce.Do(func() { close(p.stop) })
+	return nil
+}
+
+func (p *pcmReaderSource) Read() (wave.Audio, func(), error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done {
+		return nil, func() {}, io.EOF
+	}
+	now := time.Now()
+	switch {
+	case p.next.IsZero():
+		p.next = now
+	case p.next.Sub(now) > 0:
+		t := time.NewTimer(p.next.Sub(now))
+		select {
+		case <-t.C:
+		case <-p.stop:
+			t.Stop()
+			p.done = true
+			return nil, func() {}, io.EOF
+		}
+	case now.Sub(p.next) > 10*pcmFrame:
+		// Far behind (a stalled process): restart the schedule rather
+		// than burst the backlog out.
+		p.next = now
+	}
+	select {
+	case <-p.stop:
+		p.done = true
+		return nil, func() {}, io.EOF
+	default:
+	}
+	p.next = p.next.Add(pcmFrame)
+	a := wave.NewFloat32Interleaved(wave.ChunkInfo{Len: PCMFrameSamples, Channels: p.channels, SamplingRate: PCMSampleRate})
+	if err := p.r.ReadPCM(a.Data); err != nil {
+		p.done = true
+		p.endOnce.Do(func() { close(p.ended) })
+		if !errors.Is(err, io.EOF) {
+			return nil, func() {}, fmt.Errorf("pcm reader: %w", err)
+		}
+		return nil, func() {}, io.EOF
+	}
+	return a, func() {}, nil
+}

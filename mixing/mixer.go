@@ -1,0 +1,252 @@
+package mixing
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+)
+
+// FrameSamples is one 20-ms frame at 48 kHz mono, what ReadPCM fills.
+const FrameSamples = SampleRate / 50
+
+// IDs of the two mixing players, as the SDK's startAudioMixing id.
+const (
+	MaxPlayers = 2
+)
+
+// Errors of Play.
+var (
+	ErrBadID   = errors.New("mixing id must be 0 or 1")
+	ErrPlaying = errors.New("mixing id is already playing")
+)
+
+// PlayConfig is startAudioMixing's options for one file.
+type PlayConfig struct {
+	// Cycle is how many times the file plays; 0 means 1.
+	Cycle int
+	// Loop plays it forever (Cycle is ignored).
+	Loop bool
+	// PlayTime is where the first cycle starts in the file; later cycles
+	// start at 0. At or past the end, the first cycle is empty.
+	PlayTime time.Duration
+	// Volume is a linear gain in percent, 0 to 100.
+	Volume int
+}
+
+// Config configures a Mixer.
+type Config struct {
+	// MicTone is the frequency of the synthetic microphone in Hz; 0 is a
+	// silent microphone.
+	MicTone float64
+	// MicLevel is the microphone tone's peak, 0 to 1; 0 means 0.25.
+	MicLevel float64
+	// Replace leaves the microphone out of the mix (the SDK's replace).
+	Replace bool
+	// OnPlayed is called when a file's first samples go into a frame;
+	// OnFinished when its cycles are done or the mixer is closed while it
+	// plays. Both are called from ReadPCM (or Stop/Close), never with the
+	// mixer's lock held.
+	OnPlayed   func(id int, fileName string)
+	OnFinished func(id int)
+}
+
+type player struct {
+	clip     *Clip
+	pos      int
+	cycles   int // left, counting the current one; <0 loops
+	gain     float32
+	started  bool
+	finished bool
+}
+
+// Mixer sums a microphone and up to two clips into 20-ms frames.
+// It is a media.PCMReader; Play and Stop may be called concurrently
+// with ReadPCM.
+type Mixer struct {
+	cfg Config
+
+	mu      sync.Mutex
+	players [MaxPlayers]*player
+	phase   float64 // of the mic tone, radians
+	played  int     // Play calls that succeeded
+	active  int
+	done    chan struct{}
+	closed  bool
+}
+
+// New returns a mixer that plays only the microphone until Play.
+func New(cfg Config) (*Mixer, error) {
+	if cfg.MicTone < 0 || cfg.MicTone >= SampleRate/2 {
+		return nil, fmt.Errorf("mic tone %g Hz: want 0 to %d", cfg.MicTone, SampleRate/2)
+	}
+	if cfg.MicLevel == 0 {
+		cfg.MicLevel = 0.25
+	}
+	if cfg.MicLevel < 0 || cfg.MicLevel > 1 {
+		return nil, fmt.Errorf("mic level %g: want 0 to 1", cfg.MicLevel)
+	}
+	return &Mixer{cfg: cfg, done: make(chan struct{})}, nil
+}
+
+// Play starts clip c as player id with pc.
+func (m *Mixer) Play(id int, c *Clip, pc PlayConfig) error {
+	if id < 0 || id >= MaxPlayers {
+		return ErrBadID
+	}
+	if pc.Volume < 0 || pc.Volume > 100 || pc.Cycle < 0 || pc.PlayTime < 0 {
+		return fmt.Errorf("volume %d (0-100), cycle %d (>= 0), play time %s (>= 0)", pc.Volume, pc.Cycle, pc.PlayTime)
+	}
+	if c == nil || c.Len() == 0 {
+		return errors.New("empty clip")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p := m.players[id]; p != nil && !p.finished {
+		return ErrPlaying
+	}
+	cycles := max(pc.Cycle, 1)
+	if pc.Loop {
+		cycles = -1
+	}
+	start := int(pc.PlayTime.Milliseconds() * SampleRate / 1000)
+	m.players[id] = &player{clip: c, pos: start, cycles: cycles, gain: float32(pc.Volume) / 100}
+	m.played++
+	m.active++
+	return nil
+}
+
+// Done is closed once at least one file was played and every file played
+// has finished.
+func (m *Mixer) Done() <-chan struct{} { return m.done }
+
+// ReadPCM fills frame (FrameSamples mono samples) with the next 20 ms.
+func (m *Mixer) ReadPCM(frame []float32) error {
+	var played, finished []int
+	m.mu.Lock()
+	level := m.cfg.MicLevel
+	if m.cfg.Replace || m.cfg.MicTone == 0 {
+		level = 0
+	}
+	w := 2 * math.Pi * m.cfg.MicTone / SampleRate
+	for i := range frame {
+		frame[i] = float32(level * math.Sin(m.phase))
+		m.phase += w
+	}
+	m.phase = math.Mod(m.phase, 2*math.Pi)
+	for id, p := range m.players {
+		if p == nil || p.finished {
+			continue
+		}
+		wrote := p.mix(frame)
+		if wrote && !p.started {
+			p.started = true
+			played = append(played, id)
+		}
+		if p.finished {
+			finished = append(finished, id)
+			m.active--
+		}
+	}
+	for i, v := range frame {
+		frame[i] = Limit(v)
+	}
+	allDone := m.played > 0 && m.active == 0
+	m.mu.Unlock()
+	m.notify(played, finished)
+	if allDone {
+		m.closeDone()
+	}
+	return nil
+}
+
+// mix adds the player into frame and reports whether any sample was added.
+func (p *player) mix(frame []float32) bool {
+	wrote := false
+	n := len(p.clip.Samples)
+	for i := 0; i < len(frame); {
+		if p.pos >= n {
+			if p.cycles > 0 {
+				p.cycles--
+			}
+			if p.cycles == 0 {
+				p.finished = true
+				return wrote
+			}
+			p.pos = 0
+		}
+		k := min(len(frame)-i, n-p.pos)
+		for j, v := range p.clip.Samples[p.pos : p.pos+k] {
+			frame[i+j] += v * p.gain
+		}
+		i += k
+		p.pos += k
+		wrote = true
+	}
+	// A cycle ending exactly at the frame's end finishes now, not one
+	// frame late.
+	if p.pos >= n && p.cycles == 1 {
+		p.cycles = 0
+		p.finished = true
+	}
+	return wrote
+}
+
+func (m *Mixer) notify(played, finished []int) {
+	for _, id := range played {
+		if m.cfg.OnPlayed != nil {
+			m.cfg.OnPlayed(id, m.clipName(id))
+		}
+	}
+	for _, id := range finished {
+		if m.cfg.OnFinished != nil {
+			m.cfg.OnFinished(id)
+		}
+	}
+}
+
+func (m *Mixer) clipName(id int) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.players[id].clip.Name
+}
+
+func (m *Mixer) closeDone() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.closed {
+		m.closed = true
+		close(m.done)
+	}
+}
+
+// Stop ends player id as the SDK's stopAudioMixing: OnFinished is called
+// if it was playing.
+func (m *Mixer) Stop(id int) {
+	if id < 0 || id >= MaxPlayers {
+		return
+	}
+	m.mu.Lock()
+	p := m.players[id]
+	stopped := p != nil && !p.finished
+	if stopped {
+		p.finished = true
+		m.active--
+	}
+	allDone := m.played > 0 && m.active == 0
+	m.mu.Unlock()
+	if stopped {
+		m.notify(nil, []int{id})
+	}
+	if allDone {
+		m.closeDone()
+	}
+}
+
+// Close stops every player still playing.
+func (m *Mixer) Close() {
+	for id := range MaxPlayers {
+		m.Stop(id)
+	}
+}

@@ -1,0 +1,296 @@
+package mixing
+
+import (
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func needFFmpeg(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("ffmpeg is required in CI")
+		}
+		t.Skip("ffmpeg is not installed")
+	}
+}
+
+// goertzel is the power of frequency f in x at rate SampleRate, normalised
+// so a full-scale sine gives about 0.25.
+func goertzel(x []float32, f float64) float64 {
+	w := 2 * math.Pi * f / SampleRate
+	c := 2 * math.Cos(w)
+	var s1, s2 float64
+	for _, v := range x {
+		s0 := float64(v) + c*s1 - s2
+		s2, s1 = s1, s0
+	}
+	p := s1*s1 + s2*s2 - c*s1*s2
+	n := float64(len(x))
+	return p / (n * n)
+}
+
+func makeTone(t *testing.T, name string, codec ...string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), name)
+	args := append([]string{"-nostdin", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=44100", "-t", "1"}, codec...)
+	if b, err := exec.Command("ffmpeg", append(args, out)...).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, b)
+	}
+	return out
+}
+
+func TestDecodeFormats(t *testing.T) {
+	needFFmpeg(t)
+	for _, c := range []struct {
+		name  string
+		codec []string
+	}{
+		{"x.wav", nil},
+		{"x.mp3", nil},
+		{"x.ogg", []string{"-c:a", "libvorbis"}},
+		{"x.opus", []string{"-c:a", "libopus"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			clip, err := DecodeFile(makeTone(t, c.name, c.codec...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := time.Duration(clip.Len()) * time.Second / SampleRate
+			if d := got - time.Second; d < -10*time.Millisecond || d > 10*time.Millisecond {
+				t.Errorf("length %s, want 1s ± 10ms", got)
+			}
+			// The tone must start at once: no leading silence (MP3 delay).
+			if p := goertzel(clip.Samples[:480], 1000); p < 0.003 { // ffmpeg's sine is 1/8 of full scale: 0.0039
+				t.Errorf("first 10 ms: 1 kHz power %.4f: leading silence", p)
+			}
+			mid := clip.Samples[4800 : 4800+24000]
+			p := goertzel(mid, 1000)
+			for _, f := range []float64{900, 1100, 440, 2000} {
+				if q := goertzel(mid, f); q > p/1000 {
+					t.Errorf("%g Hz power %.2g vs 1 kHz %.2g", f, q, p)
+				}
+			}
+			if p < 0.003 { // ffmpeg's sine is 1/8 of full scale: 0.0039
+				t.Errorf("1 kHz power %.4f", p)
+			}
+		})
+	}
+}
+
+func TestDecodeCorrupt(t *testing.T) {
+	dir := t.TempDir()
+	for name, data := range map[string][]byte{
+		"text.mp3":  []byte("this is not audio at all, not even close"),
+		"trunc.wav": []byte("RIFF\x24\x00\x00\x00WAVEfmt "),
+		"bad.ogg":   append([]byte("OggS\x00\x02"), make([]byte, 60)...),
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := DecodeFile(p); err == nil {
+			t.Errorf("%s decoded", name)
+		}
+	}
+	if _, err := DecodeFile(filepath.Join(dir, "missing.wav")); err == nil {
+		t.Error("missing file decoded")
+	}
+}
+
+func sine(f float64, rate, n int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(0.5 * math.Sin(2*math.Pi*f*float64(i)/float64(rate)))
+	}
+	return x
+}
+
+// A tone above the output's Nyquist must not alias into the pass band, and
+// one inside must pass at its level.
+func TestResampleAliasing(t *testing.T) {
+	// 96 kHz → 48 kHz: 30 kHz would alias to 18 kHz.
+	y := Resample(sine(30000, 96000, 96000), 96000, 48000)
+	if len(y) != 48000 {
+		t.Fatalf("len %d", len(y))
+	}
+	mid := y[4800:43200]
+	if p := goertzel(mid, 18000); p > 0.0625*1e-8 { // -80 dB of the tone
+		t.Errorf("alias at 18 kHz: %.3g", p)
+	}
+	// 44.1 → 48: 1 kHz passes at its level, no image near 47 kHz-1 kHz.
+	y = Resample(sine(1000, 44100, 44100), 44100, 48000)
+	if len(y) != 48000 {
+		t.Fatalf("len %d", len(y))
+	}
+	mid = y[4800:43200]
+	if p := goertzel(mid, 1000); math.Abs(p-0.0625) > 0.002 {
+		t.Errorf("1 kHz power %.4f, want 0.0625", p)
+	}
+	if p := goertzel(mid, 43100); p > 0.0625*1e-8 {
+		t.Errorf("image at 43.1 kHz: %.3g", p)
+	}
+}
+
+func TestLimiter(t *testing.T) {
+	prev := float32(-2)
+	for x := float32(-8); x <= 8; x += 0.001 {
+		y := Limit(x)
+		if y > 1 || y < -1 {
+			t.Fatalf("Limit(%g) = %g", x, y)
+		}
+		if y < prev {
+			t.Fatalf("not monotonic at %g", x)
+		}
+		prev = y
+	}
+	if Limit(0.5) != 0.5 || Limit(-0.7) != -0.7 {
+		t.Error("below the knee must pass untouched")
+	}
+}
+
+type rec struct {
+	played   []int
+	finished []int
+}
+
+func ones(n int) *Clip {
+	c := &Clip{Name: "ones", Samples: make([]float32, n)}
+	for i := range c.Samples {
+		c.Samples[i] = 0.5
+	}
+	return c
+}
+
+// Samples from the file in each frame, until it finishes.
+func run(t *testing.T, m *Mixer, r *rec, id, maxFrames int) (samples int) {
+	t.Helper()
+	frame := make([]float32, FrameSamples)
+	for range maxFrames {
+		_ = m.ReadPCM(frame)
+		for _, v := range frame {
+			if v != 0 {
+				samples++
+			}
+		}
+		for _, f := range r.finished {
+			if f == id {
+				return samples
+			}
+		}
+	}
+	return samples
+}
+
+func TestPlayArithmetic(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		clip   int
+		pc     PlayConfig
+		want   int
+		finish bool
+	}{
+		{"once", 1000, PlayConfig{Volume: 100}, 1000, true},
+		{"cycle3", 1000, PlayConfig{Cycle: 3, Volume: 100}, 3000, true},
+		{"frame-exact", 960, PlayConfig{Cycle: 2, Volume: 100}, 1920, true},
+		{"playtime", 4800, PlayConfig{Cycle: 2, PlayTime: 50 * time.Millisecond, Volume: 100}, 2400 + 4800, true},
+		{"playtime-past-end", 480, PlayConfig{Cycle: 2, PlayTime: time.Second, Volume: 100}, 480, true},
+		{"loop", 500, PlayConfig{Loop: true, Volume: 100}, 100 * FrameSamples, false},
+		{"mute", 1000, PlayConfig{Volume: 0}, 0, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := &rec{}
+			m, err := New(Config{ // silent mic
+				OnPlayed:   func(id int, _ string) { r.played = append(r.played, id) },
+				OnFinished: func(id int) { r.finished = append(r.finished, id) },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Play(0, ones(c.clip), c.pc); err != nil {
+				t.Fatal(err)
+			}
+			got := run(t, m, r, 0, 100)
+			if got != c.want {
+				t.Errorf("played %d samples, want %d", got, c.want)
+			}
+			if fin := len(r.finished) == 1; fin != c.finish {
+				t.Errorf("finished %v, want %v", r.finished, c.finish)
+			}
+			select {
+			case <-m.Done():
+				if !c.finish {
+					t.Error("done while looping")
+				}
+			default:
+				if c.finish {
+					t.Error("not done")
+				}
+			}
+			m.Close()
+			if len(r.finished) != 1 || len(r.played) != 1 && c.pc.Volume > 0 {
+				t.Errorf("after Close: played %v finished %v", r.played, r.finished)
+			}
+		})
+	}
+}
+
+func TestVolumeAndMic(t *testing.T) {
+	m, err := New(Config{MicTone: 440})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Clip{Samples: sine(1000, SampleRate, SampleRate)}
+	if err := m.Play(0, c, PlayConfig{Volume: 50}); err != nil {
+		t.Fatal(err)
+	}
+	var out []float32
+	frame := make([]float32, FrameSamples)
+	for range 25 {
+		_ = m.ReadPCM(frame)
+		out = append(out, frame...)
+	}
+	// 0.5 × 0.5 = 0.25 peak for the file, 0.25 for the mic: power 1/64 each.
+	for _, f := range []float64{1000, 440} {
+		if p := goertzel(out, f); math.Abs(p-1.0/64) > 0.001 {
+			t.Errorf("%g Hz power %.4f, want %.4f", f, p, 1.0/64)
+		}
+	}
+	if m.Play(0, c, PlayConfig{Volume: 100}) == nil {
+		t.Error("second Play on a playing id accepted")
+	}
+	if m.Play(2, c, PlayConfig{Volume: 100}) == nil {
+		t.Error("id 2 accepted")
+	}
+}
+
+// Both ids at once, loud: the sum stays within full scale.
+func TestMixLimited(t *testing.T) {
+	m, err := New(Config{MicTone: 440, MicLevel: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loud := &Clip{Samples: sine(1000, SampleRate, SampleRate)}
+	for id := range 2 {
+		loud := &Clip{Samples: append([]float32(nil), loud.Samples...)}
+		for i := range loud.Samples {
+			loud.Samples[i] *= 2
+		}
+		if err := m.Play(id, loud, PlayConfig{Volume: 100}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	frame := make([]float32, FrameSamples)
+	for range 50 {
+		_ = m.ReadPCM(frame)
+		for _, v := range frame {
+			if v > 1 || v < -1 {
+				t.Fatalf("sample %g beyond full scale", v)
+			}
+		}
+	}
+}
