@@ -4,7 +4,9 @@ go 1.26.8
 
 require (
 	github.com/at-wat/ebml-go v0.19.4 // indirect
+	github.com/blackjack/webcam v0.6.1 // indirect
 	github.com/coder/websocket v1.8.15 // indirect
+	github.com/gen2brain/malgo v0.11.24 // indirect
 	github.com/go-audio/audio v1.0.0 // indirect
 	github.com/go-audio/riff v1.0.0 // indirect
 	github.com/go-audio/wav v1.1.0 // indirect

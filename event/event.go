@@ -55,6 +55,9 @@ const (
 	// page): a file given to mix-audio could not be opened or decoded:
 	// {error}. The other file and the microphone go on.
 	StartMixingFail = "start_mixing_fail"
+	// Device is one line of `roomctl devices`: {kind, deviceId, label},
+	// kind "audioinput", "videoinput" or "audiooutput".
+	Device = "device"
 )
 
 // SDK lists the 29 callback names of the SDK page, in its order.
@@ -69,7 +72,7 @@ var SDK = []string{
 }
 
 // Extensions lists roomctl's own event names.
-var Extensions = []string{ServerListening, RecordingFileOpened, RecordingFileClosed, RecordingError, StartMixingFail}
+var Extensions = []string{ServerListening, RecordingFileOpened, RecordingFileClosed, RecordingError, StartMixingFail, Device}
 
 // Known reports whether name is an SDK callback or a documented extension.
 func Known(name string) bool {
@@ -177,6 +180,13 @@ type MixingFinished struct {
 // MixingFail is the payload of start_mixing_fail.
 type MixingFail struct {
 	Error string `json:"error"`
+}
+
+// DeviceInfo is the payload of device.
+type DeviceInfo struct {
+	Kind     string `json:"kind"`
+	DeviceID string `json:"deviceId"`
+	Label    string `json:"label"`
 }
 
 // Score is the payload of network_score.

@@ -148,6 +148,7 @@ func TestSchema(t *testing.T) {
 			"start":  "2026-11-25T17:03:04.123Z"},
 		RecordingFileClosed: map[string]any{"uid": "a", "roomId": "r", "path": "/rec/r_a.webm", "bytes": 1234,
 			"durationMs": 8000, "tracks": []map[string]string{{"kind": "audio", "codec": "opus"}}, "reason": "stopped"},
+		Device:          DeviceInfo{Kind: "audiooutput", DeviceID: "72745f73696e6b", Label: "Null Output"},
 		StartMixingFail: MixingFail{Error: "jingle.mp3: not an audio file"},
 		RecordingError:  map[string]any{"uid": "a", "roomId": "r", "path": "/rec", "error": "no space left on device"},
 	}
