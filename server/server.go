@@ -130,6 +130,10 @@ func New(cfg Config) (*Server, error) {
 		conns:   make(map[*conn]struct{}),
 		servers: make(map[*http.Server]struct{}),
 	}
+	web, err := webHandler()
+	if err != nil {
+		return nil, fmt.Errorf("new server: %w", err)
+	}
 	api, mux, err := newAPI(cfg.UDPPort, s.log)
 	if err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
@@ -138,16 +142,13 @@ func New(cfg Config) (*Server, error) {
 
 	hm := http.NewServeMux()
 	hm.HandleFunc("GET "+signal.Path, s.serveWS)
-	hm.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = io.WriteString(w, "roomctl room server; signaling at "+signal.Path+"\n")
-	})
+	hm.Handle("GET /", web)
 	s.handler = hm
 	return s, nil
 }
 
-// Handler serves the signaling WebSocket at signal.Path and a one-line text
-// at /.
+// Handler serves the signaling WebSocket at signal.Path and the browser
+// client (server/web) at /.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Serve runs an HTTP server with Handler on ln until ctx is done or the
