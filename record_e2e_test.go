@@ -83,9 +83,15 @@ func probeFile(t *testing.T, path string) (probeOut, time.Duration) {
 }
 
 // ffmpegDecodes runs a full decode; at -v error any output is a problem.
+// The null muxer's video time base is set to 1 ms: by default it is
+// 1/frame-rate, and on a CPU-starved machine the publisher's encoder can emit
+// two frames less than half a frame period apart, which ffmpeg then reports
+// as "non monotonically increasing dts" although the file's own timestamps
+// (milliseconds) strictly increase.
 func ffmpegDecodes(t *testing.T, path string) {
 	t.Helper()
-	out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", path, "-f", "null", "-").CombinedOutput()
+	out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", path,
+		"-enc_time_base:v", "1:1000", "-f", "null", "-").CombinedOutput()
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Fatalf("ffmpeg decode of %s: %v\n%s", path, err, out)
 	}
