@@ -280,16 +280,7 @@ func TestPushRTMPUsage(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p := start(t, c.name, c.args...)
-			if code := p.exitCode(); code != 2 {
-				t.Fatalf("exit %d, want 2\n%s", code, p.stderr.String())
-			}
-			if !strings.Contains(p.stderr.String(), c.want) {
-				t.Fatalf("stderr %q does not say %q", p.stderr.String(), c.want)
-			}
-			if strings.Contains(p.stderr.String(), "joining") || len(p.snapshotRaw()) != 0 {
-				t.Fatalf("joined or printed events on a usage error: %v", p.snapshotRaw())
-			}
+			wantUsageError(t, start(t, c.name, c.args...), c.want)
 		})
 	}
 }

@@ -248,16 +248,7 @@ func TestRecordOutErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p := start(t, c.name, c.args...)
-			if code := p.exitCode(); code != 2 {
-				t.Fatalf("exit %d, want 2", code)
-			}
-			if !strings.Contains(p.stderr.String(), c.want) {
-				t.Fatalf("stderr %q does not say %q", p.stderr.String(), c.want)
-			}
-			if raw := p.snapshotRaw(); len(raw) != 0 {
-				t.Fatalf("printed events: %v", raw)
-			}
+			wantUsageError(t, start(t, c.name, c.args...), c.want)
 		})
 	}
 }

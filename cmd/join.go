@@ -117,11 +117,7 @@ func runJoin(ctx context.Context, o *joinOptions, s Streams) error {
 		return err
 	}
 	if src != nil {
-		defer func() {
-			if err := src.Close(); err != nil {
-				se.log.Warn("close media source", "err", err)
-			}
-		}()
+		defer closeLogged(se.log, "media source", src)
 	}
 	cfg := o.engineConfig(se)
 	cfg.Publish = src

@@ -182,11 +182,7 @@ func runMixAudio(ctx context.Context, o *mixAudioOptions, s Streams) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
-	defer func() {
-		if err := src.Close(); err != nil {
-			se.log.Warn("close media source", "err", err)
-		}
-	}()
+	defer closeLogged(se.log, "media source", src)
 	cfg := o.engineConfig(se)
 	cfg.Publish = src
 	eng, err := engine.New(cfg)

@@ -168,6 +168,14 @@ func applyEnv(fs *pflag.FlagSet) error {
 	return errors.Join(errs...)
 }
 
+// closeLogged closes c at the end of a command and logs (does not return)
+// a failure: the command's own result matters more than a late close error.
+func closeLogged(log *slog.Logger, what string, c interface{ Close() error }) {
+	if err := c.Close(); err != nil {
+		log.Warn("close "+what, "err", err)
+	}
+}
+
 // EnvName is the environment variable that stands for a flag.
 func EnvName(flag string) string {
 	return "ROOMCTL_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))

@@ -103,11 +103,7 @@ func runServe(ctx context.Context, o *serveOptions, s Streams) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
-	defer func() {
-		if err := srv.Close(); err != nil {
-			log.Warn("close server", "err", err)
-		}
-	}()
+	defer closeLogged(log, "server", srv)
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", o.listen, err)

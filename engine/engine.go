@@ -247,7 +247,7 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
 	e.ev.Emit(event.Connected, e.uidRoom())
-	msgs, err := e.join(ctx, conn, true)
+	msgs, err := e.join(ctx, conn)
 	if err != nil {
 		return err
 	}
@@ -355,7 +355,7 @@ func (e *Engine) readLoop(c Signaler) <-chan inbound {
 // join sends join on c and waits for join_result. first is true for the
 // first join of the process (refusals end Run); on a reconnect the session
 // is resumed.
-func (e *Engine) join(ctx context.Context, c Signaler, first bool) (<-chan inbound, error) {
+func (e *Engine) join(ctx context.Context, c Signaler) (<-chan inbound, error) {
 	msgs := e.readLoop(c)
 	for attempt := 0; ; attempt++ {
 		jctx, cancel := context.WithTimeout(ctx, e.cfg.ConnectTimeout)
@@ -399,7 +399,6 @@ func (e *Engine) join(ctx context.Context, c Signaler, first bool) (<-chan inbou
 			msgs = e.readLoop(c)
 			continue
 		}
-		_ = first
 		return nil, &AuthError{Code: res.Result}
 	}
 }
@@ -454,7 +453,7 @@ func (e *Engine) reconnect(ctx context.Context) (<-chan inbound, error) {
 			continue
 		}
 		e.ev.Emit(event.Connected, e.uidRoom())
-		msgs, err := e.join(ctx, c, false)
+		msgs, err := e.join(ctx, c)
 		if err != nil {
 			var ae *AuthError
 			if errors.As(err, &ae) {
@@ -639,9 +638,6 @@ func (e *Engine) teardown() {
 		}
 		if e.sub != nil {
 			e.sub.close()
-		}
-		for _, r := range e.streams {
-			r.close()
 		}
 		e.connMu.Lock()
 		c := e.conn

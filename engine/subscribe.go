@@ -33,8 +33,6 @@ type remote struct {
 	firstVideo bool
 }
 
-func (r *remote) close() {}
-
 func (r *remote) audioMuted() bool {
 	t := r.info.Track("audio")
 	return t != nil && t.Muted
@@ -113,7 +111,6 @@ func (e *Engine) streamRemove(s *signal.Stream, reason string) {
 	delete(e.streams, s.UID)
 	e.ev.Emit(event.RemoteStreamRemove, RemoteStreamOf(&r.info))
 	e.setPlayer(r, event.StateEnd, reason)
-	r.close()
 }
 
 // setPlayer moves the local player of a stream; only changes are printed,
