@@ -102,11 +102,17 @@ var validator = func() *event.Validator {
 
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
+	return startEnv(t, name, nil, args...)
+}
+
+// startEnv is start with env added to the process's environment.
+func startEnv(t *testing.T, name string, env []string, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, name: name, stderr: &syncBuffer{}, cond: make(chan struct{}), exited: make(chan struct{})}
 	p.cmd = exec.Command(binPath, args...)
 	// A race report in a child makes it exit 66 and fails the test that
 	// waits on it; halt_on_error makes that prompt.
-	p.cmd.Env = append(os.Environ(), "ROOMCTL_LOG_LEVEL=debug", "GORACE=halt_on_error=1")
+	p.cmd.Env = append(append(os.Environ(), env...), "ROOMCTL_LOG_LEVEL=debug", "GORACE=halt_on_error=1")
 	p.cmd.Stderr = p.stderr
 	var err error
 	p.stdin, err = p.cmd.StdinPipe()

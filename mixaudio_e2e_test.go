@@ -140,7 +140,7 @@ func TestMixAudioRecorded(t *testing.T) {
 }
 
 // Without --duration the command leaves by itself once every file has
-// finished; --mic with a device name is a usage error.
+// finished; --mic with a device that is not there is a usage error.
 func TestMixAudioEndsWhenFinished(t *testing.T) {
 	needTools(t, "ffmpeg")
 	url := serve(t)

@@ -2,12 +2,16 @@ package cmd
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/roomctl/roomctl/devices"
 	"github.com/roomctl/roomctl/event"
+	"github.com/roomctl/roomctl/media"
 )
 
 type devicesOptions struct {
@@ -109,4 +113,75 @@ func runDevices(ctx context.Context, o *devicesOptions, s Streams) error {
 		return err
 	}
 	return sink.Err()
+}
+
+// deviceWatch is the device watcher of a joined session (join, mix-audio):
+// the SDK reports device changes after joining too.
+type deviceWatch struct {
+	interval time.Duration
+	// enum is the device enumerator; nil means the machine's (tests inject).
+	enum devices.Enumerator
+}
+
+func (d *deviceWatch) register(fs *pflag.FlagSet) {
+	fs.DurationVar(&d.interval, "device-interval", devices.DefaultInterval,
+		"how often to poll devices for audio_input_changed/video_input_changed/audio_output_changed (0: do not watch)")
+}
+
+func (d *deviceWatch) check() error {
+	if d.interval < 0 {
+		return usagef("--device-interval must not be negative")
+	}
+	return nil
+}
+
+// start runs the watcher until se ends or the returned stop is called;
+// its changes go to se's sink. stop waits for the watcher to return.
+func (d *deviceWatch) start(se *session) (stop func()) {
+	if d.interval == 0 {
+		return func() {}
+	}
+	enum := d.enum
+	if enum == nil {
+		enum = &devices.System{}
+	}
+	w, err := devices.New(devices.Config{
+		Enumerator: enum, Interval: d.interval, Events: se.sink, Logger: se.log,
+		Baseline: func(ds []devices.Device) {
+			se.log.Debug("watching devices", "devices", len(ds), "interval", d.interval)
+		},
+	})
+	if err != nil {
+		se.log.Error("device watcher", "err", err)
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = w.Run(se.ctx)
+	}()
+	return func() {
+		_ = w.Close()
+		<-done
+	}
+}
+
+// captureError maps an error opening a capture device to the command's
+// error: a device that is not there is a bad flag (exit 2).
+func captureError(flag string, err error) error {
+	if errors.Is(err, media.ErrNoDevice) {
+		return &usageError{fmt.Errorf("%s: %w", flag, err)}
+	}
+	return fmt.Errorf("%s: %w", flag, err)
+}
+
+// logCapture tells on stderr which devices a capture source opened.
+func logCapture(se *session, c *media.CaptureSource) {
+	if d := c.MicDevice(); d.ID != "" {
+		se.log.Info("capturing audio input", "deviceId", d.ID, "label", d.Name)
+	}
+	if id, mode := c.CameraID(); id != "" {
+		se.log.Info("capturing camera", "deviceId", id, "size", fmt.Sprintf("%dx%d", mode.Width, mode.Height),
+			"fps", mode.FrameRate, "format", mode.FrameFormat)
+	}
 }

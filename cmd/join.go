@@ -16,6 +16,7 @@ import (
 
 type joinOptions struct {
 	roomFlags
+	deviceWatch
 	publish    []string
 	videoCodec string
 	loop       bool
@@ -36,6 +37,17 @@ publishes media files in real time (IVF with VP8, H.264 Annex-B .h264, Ogg
 Opus), at most one audio and one video file; when a file ends without --loop,
 audio_track_end / video_track_end is printed.
 
+--publish mic[:ID] and/or camera[:ID] publish capture devices (ids as
+"roomctl devices" prints them; without an id the default audio input and
+the first camera). The microphone is captured at 48 kHz mono through
+miniaudio (PulseAudio, else ALSA; ALSA's "null" device is refused) and sent
+as Opus; the camera through V4L2 in its mode nearest to 640x480 at 30 fps,
+encoded with --video-codec. When a device goes away mid-publish,
+audio_track_end / video_track_end is printed and the session stays up. A
+device that is not there exits 2 before joining. The device watcher
+(--device-interval) prints audio_input_changed / video_input_changed /
+audio_output_changed while joined.
+
 With --control, lines on stdin steer the session: "mute audio", "unmute audio",
 "mute video", "unmute video", "tone-volume N" (with --publish test), "leave".
 
@@ -51,8 +63,9 @@ network_score and exception are always printed.
 	}
 	fs := c.Flags()
 	o.roomFlags.register(fs)
-	fs.StringSliceVar(&o.publish, "publish", nil, "publish: test (pattern + tone) or media files (.ivf, .h264, .ogg)")
-	fs.StringVar(&o.videoCodec, "video-codec", "vp8", "codec of the published test video: vp8 or h264")
+	o.deviceWatch.register(fs)
+	fs.StringSliceVar(&o.publish, "publish", nil, "publish: test (pattern + tone), media files (.ivf, .h264, .ogg), or capture devices mic[:ID], camera[:ID]")
+	fs.StringVar(&o.videoCodec, "video-codec", "vp8", "codec of the published test or camera video: vp8 or h264")
 	fs.BoolVar(&o.loop, "loop", false, "with --publish FILE: start the files again at their end")
 	fs.BoolVar(&o.control, "control", false, "read control lines from stdin (mute audio|video, unmute audio|video, tone-volume N, leave)")
 	fs.IntVar(&o.toneVolume, "tone-volume", defaultToneVolume, "with --publish test: peak of the tone in percent of full scale (0-100)")
@@ -89,23 +102,59 @@ func sourceFor(publish []string, videoCodec string, loop bool, toneVolume int) (
 		}
 		return src, nil
 	}
-	for _, p := range publish {
-		if p == "test" {
-			return nil, usagef("--publish test cannot be combined with files")
-		}
-		if strings.HasPrefix(p, "mic") || strings.HasPrefix(p, "camera") {
-			return nil, usagef("--publish %s: capture devices are not supported yet", p)
-		}
+	capture, files, err := captureConfig(publish, vc)
+	if err != nil {
+		return nil, err
 	}
-	src, err := media.NewFileSource(publish, media.FileConfig{Loop: loop})
+	if capture != nil {
+		src, err := media.NewCaptureSource(*capture)
+		if err != nil {
+			return nil, captureError("--publish", err)
+		}
+		return src, nil
+	}
+	src, err := media.NewFileSource(files, media.FileConfig{Loop: loop})
 	if err != nil {
 		return nil, &usageError{fmt.Errorf("--publish: %w", err)}
 	}
 	return src, nil
 }
 
+// captureConfig splits --publish into capture devices (mic, mic:ID, camera,
+// camera:ID) and files; a file named like a device is given as ./mic.
+func captureConfig(publish []string, videoCodec string) (*media.CaptureConfig, []string, error) {
+	var c media.CaptureConfig
+	var files []string
+	for _, p := range publish {
+		kind, id, _ := strings.Cut(p, ":")
+		switch {
+		case p == "test":
+			return nil, nil, usagef("--publish test cannot be combined with files or devices")
+		case kind == "mic" && c.Mic, kind == "camera" && c.Camera:
+			return nil, nil, usagef("--publish %s: one %s at most", p, kind)
+		case kind == "mic":
+			c.Mic, c.MicID = true, id
+		case kind == "camera":
+			c.Camera, c.CameraID = true, id
+		default:
+			files = append(files, p)
+		}
+	}
+	switch {
+	case !c.Mic && !c.Camera:
+		return nil, files, nil
+	case len(files) > 0:
+		return nil, nil, usagef("--publish: capture devices cannot be combined with files (%s)", strings.Join(files, ", "))
+	}
+	c.VideoCodec = videoCodec
+	return &c, nil, nil
+}
+
 func runJoin(ctx context.Context, o *joinOptions, s Streams) error {
 	if err := o.validate(); err != nil {
+		return err
+	}
+	if err := o.deviceWatch.check(); err != nil {
 		return err
 	}
 	src, err := sourceFor(o.publish, o.videoCodec, o.loop, o.toneVolume)
@@ -119,6 +168,9 @@ func runJoin(ctx context.Context, o *joinOptions, s Streams) error {
 	if src != nil {
 		defer closeLogged(se.log, "media source", src)
 	}
+	if c, ok := src.(*media.CaptureSource); ok {
+		logCapture(se, c)
+	}
 	cfg := o.engineConfig(se)
 	cfg.Publish = src
 	eng, err := engine.New(cfg)
@@ -130,7 +182,11 @@ func runJoin(ctx context.Context, o *joinOptions, s Streams) error {
 		go readControl(se.ctx, s.In, eng, tone, se.cancel, se.log.Warn)
 	}
 	se.log.Info("joining", "server", o.server, "app", o.appID, "room", o.room, "uid", o.uid)
-	return se.finish(eng.Run(se.ctx))
+	stopWatch := o.deviceWatch.start(se)
+	err = eng.Run(se.ctx)
+	se.cancel()
+	stopWatch()
+	return se.finish(err)
 }
 
 // readControl steers a session from stdin lines until EOF or ctx ends.

@@ -27,6 +27,7 @@ const mixDoneLinger = 500 * time.Millisecond
 
 type mixAudioOptions struct {
 	roomFlags
+	deviceWatch
 	files      []string
 	mic        string
 	replace    bool
@@ -51,7 +52,11 @@ count, converted to 48 kHz mono.
 
 --mic test is a 440 Hz tone at 25% of full scale (not 1 kHz, so that it is
 told apart from typical test files); --mic silence mixes the files alone with
-a silent microphone. --replace leaves the microphone out (one file only).
+a silent microphone; --mic default captures the default audio input and
+--mic ID the audio input with that id ("roomctl devices" lists them;
+ALSA's "null" device is refused). When a captured microphone goes away
+mid-publish, audio_track_end is printed and the files go on over silence.
+--replace leaves the microphone out (one file only).
 --cycle, --loop, --play-time and --volume apply to every file. The sum goes
 through a soft limiter (linear to -3 dBFS, a tanh knee above), so it never
 clips.
@@ -71,8 +76,9 @@ or --duration.
 	}
 	fs := c.Flags()
 	o.roomFlags.register(fs)
+	o.deviceWatch.register(fs)
 	fs.StringArrayVar(&o.files, "file", nil, "audio file to mix (WAV, MP3, Ogg Vorbis, Ogg Opus); give twice for ids 0 and 1")
-	fs.StringVar(&o.mic, "mic", "test", "microphone: test (a 440 Hz tone) or silence")
+	fs.StringVar(&o.mic, "mic", "test", "microphone: test (a 440 Hz tone), silence, default (the default audio input) or an audio input id")
 	fs.BoolVar(&o.replace, "replace", false, "publish the file alone, without the microphone (one --file)")
 	fs.IntVar(&o.cycle, "cycle", 1, "times each file plays")
 	fs.BoolVar(&o.loop, "loop", false, "play the files forever")
@@ -94,8 +100,8 @@ func (o *mixAudioOptions) validate() error {
 		return usagef("at most %d --file (mixing ids 0 and 1)", mixing.MaxPlayers)
 	case o.replace && len(o.files) > 1:
 		return usagef("--replace publishes one file: give one --file")
-	case o.mic != "test" && o.mic != "silence":
-		return usagef("--mic %q: capture devices are not supported yet (want test or silence)", o.mic)
+	case o.mic == "":
+		return usagef("--mic: want test, silence, default or an audio input id")
 	case o.cycle < 1:
 		return usagef("--cycle %d: want 1 or more", o.cycle)
 	case o.volume < 0 || o.volume > 100:
@@ -112,25 +118,39 @@ func (o *mixAudioOptions) playConfig() mixing.PlayConfig {
 	return mixing.PlayConfig{Cycle: o.cycle, Loop: o.loop, PlayTime: time.Duration(o.playTime) * time.Millisecond, Volume: o.volume}
 }
 
-// newMixer builds the mixer whose events go to em.
-func newMixer(em event.Emitter, mic string, replace bool) (*mixing.Mixer, error) {
-	tone := 0.0
-	if mic == "test" {
-		tone = defaultMicTone
+// newMixer builds the mixer of cfg whose played/finished events go to em.
+func newMixer(em event.Emitter, cfg mixing.Config) (*mixing.Mixer, error) {
+	cfg.OnPlayed = func(id int, name string) {
+		em.Emit(event.AudioMixingPlayed, event.MixingPlayed{ID: id, FileName: name})
 	}
-	mx, err := mixing.New(mixing.Config{
-		MicTone: tone, Replace: replace,
-		OnPlayed: func(id int, name string) {
-			em.Emit(event.AudioMixingPlayed, event.MixingPlayed{ID: id, FileName: name})
-		},
-		OnFinished: func(id int) {
-			em.Emit(event.AudioMixingFinished, event.MixingFinished{ID: id})
-		},
-	})
+	cfg.OnFinished = func(id int) {
+		em.Emit(event.AudioMixingFinished, event.MixingFinished{ID: id})
+	}
+	mx, err := mixing.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("mixer: %w", err)
 	}
 	return mx, nil
+}
+
+// mixerConfig is the mixer's microphone: the test tone, silence, or the
+// captured dev, whose end is reported as audio_track_end of who.
+func (o *mixAudioOptions) mixerConfig(se *session, dev *media.Mic) mixing.Config {
+	cfg := mixing.Config{Replace: o.replace}
+	switch {
+	case dev != nil:
+		cfg.Mic = dev
+		cfg.OnMicEnded = func(err error) {
+			if errors.Is(err, media.ErrClosed) {
+				return // the session is ending: no device went away
+			}
+			se.log.Warn("microphone ended: mixing on over silence", "deviceId", dev.Device().ID, "err", err)
+			se.sink.Emit(event.AudioTrackEnd, event.UIDRoom{UID: o.uid, RoomID: o.room})
+		}
+	case o.mic == "test":
+		cfg.MicTone = defaultMicTone
+	}
+	return cfg
 }
 
 // startFiles decodes the files and plays them as ids 0, 1, ...; a file that
@@ -169,11 +189,27 @@ func runMixAudio(ctx context.Context, o *mixAudioOptions, s Streams) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
+	if err := o.deviceWatch.check(); err != nil {
+		return err
+	}
 	se, err := o.newSession(ctx, s)
 	if err != nil {
 		return err
 	}
-	mx, err := newMixer(se.sink, o.mic, o.replace)
+	var mic *media.Mic
+	if o.mic != "test" && o.mic != "silence" {
+		id := o.mic
+		if id == "default" {
+			id = ""
+		}
+		if mic, err = media.OpenMic(id); err != nil {
+			return captureError("--mic", err)
+		}
+		defer closeLogged(se.log, "microphone", mic)
+		d := mic.Device()
+		se.log.Info("capturing audio input", "deviceId", d.ID, "label", d.Name)
+	}
+	mx, err := newMixer(se.sink, o.mixerConfig(se, mic))
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -233,8 +269,10 @@ func runMixAudio(ctx context.Context, o *mixAudioOptions, s Streams) error {
 	}()
 	se.log.Info("joining", "server", o.server, "app", o.appID, "room", o.room, "uid", o.uid,
 		"files", strings.Join(o.files, ","))
+	stopWatch := o.deviceWatch.start(se)
 	runErr := eng.Run(se.ctx)
 	se.cancel()
+	stopWatch()
 	wg.Wait()
 	mx.Close() // audio_mixing_finished for what still plays
 	if failed != nil && runErr == nil {

@@ -43,7 +43,7 @@ func TestStartFilesCorrupt(t *testing.T) {
 		t.Fatalf("ffmpeg: %v\n%s", err, out)
 	}
 	em := &recEmitter{}
-	mx, err := newMixer(em, "test", false)
+	mx, err := newMixer(em, mixing.Config{MicTone: defaultMicTone})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestMixAudioUsage(t *testing.T) {
 	for name, mod := range map[string]func(*mixAudioOptions){
 		"no file":      func(o *mixAudioOptions) { o.files = nil },
 		"three files":  func(o *mixAudioOptions) { o.files = []string{"a", "b", "c"} },
-		"device":       func(o *mixAudioOptions) { o.mic = "hw:0" },
+		"empty mic":    func(o *mixAudioOptions) { o.mic = "" },
 		"volume":       func(o *mixAudioOptions) { o.volume = 101 },
 		"cycle":        func(o *mixAudioOptions) { o.cycle = 0 },
 		"replace two":  func(o *mixAudioOptions) { o.replace = true; o.files = []string{"a", "b"} },

@@ -2,37 +2,30 @@ package devices
 
 import (
 	"context"
-	"fmt"
-	"strings"
-	"sync"
 
-	"github.com/gen2brain/malgo"
-	"github.com/pion/mediadevices/pkg/driver"
-	"github.com/pion/mediadevices/pkg/driver/camera"
+	"github.com/roomctl/roomctl/media"
 )
 
 // System enumerates the machine's devices: audio inputs and outputs through
-// malgo (miniaudio: PulseAudio when a server is reachable, else ALSA), video
-// inputs through mediadevices' camera driver.
+// miniaudio (malgo, the backend under mediadevices' microphone driver:
+// PulseAudio when a server is reachable, else ALSA), video inputs the way
+// mediadevices' camera driver discovers them (media.ListCameras).
 //
 // Audio does not go through mediadevices' microphone driver on purpose: its
 // Initialize panics when no audio context can be made, leaks the previous
 // malgo context and registers every device again on each call, and
 // mediadevices has no playback enumeration at all. The deviceId of an audio
 // input here is the label that driver registers the same device under
-// (malgo's device id in hex), so the two name a device alike.
+// (malgo's device id in hex), so the two name a device alike; the deviceId
+// of a camera is its label in mediadevices' camera driver.
 //
-// Enumeration never opens an audio device: ALSA's "null" capture device is
-// listed like any other, and only opening and reading it is harmful.
-//
-// camera.Initialize drops every video recorder from mediadevices'
-// process-wide registry, the VideoTest driver included: use System only in
-// a process that does not publish the test pattern (roomctl devices).
+// Enumeration never opens a device: ALSA's "null" capture device is listed
+// like any other, and only opening and reading it is harmful. Nor does it
+// touch mediadevices' driver registry, so a watcher can run in a process
+// that publishes the test pattern.
 type System struct {
-	// NoVideo skips the camera driver.
+	// NoVideo skips cameras.
 	NoVideo bool
-
-	mu sync.Mutex // camera.Initialize mutates a global registry
 }
 
 // Enumerate lists the devices present now.
@@ -40,51 +33,21 @@ func (s *System) Enumerate(ctx context.Context) ([]Device, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	ds, err := audioDevices()
+	capture, playback, err := media.ListAudioDevices()
 	if err != nil {
 		return nil, err
 	}
+	ds := make([]Device, 0, len(capture)+len(playback))
+	for _, d := range capture {
+		ds = append(ds, Device{Kind: AudioInput, DeviceID: d.ID, Label: d.Name})
+	}
+	for _, d := range playback {
+		ds = append(ds, Device{Kind: AudioOutput, DeviceID: d.ID, Label: d.Name})
+	}
 	if !s.NoVideo {
-		ds = append(ds, s.videoDevices()...)
-	}
-	return ds, nil
-}
-
-func audioDevices() ([]Device, error) {
-	mctx, err := malgo.InitContext(nil, malgo.ContextConfig{}, nil)
-	if err != nil {
-		return nil, fmt.Errorf("audio context: %w", err)
-	}
-	defer func() {
-		_ = mctx.Uninit()
-		mctx.Free()
-	}()
-	var ds []Device
-	for _, k := range []struct {
-		typ  malgo.DeviceType
-		kind Kind
-	}{{malgo.Capture, AudioInput}, {malgo.Playback, AudioOutput}} {
-		infos, err := mctx.Devices(k.typ)
-		if err != nil {
-			return nil, fmt.Errorf("list %s devices: %w", k.kind, err)
-		}
-		for i := range infos {
-			ds = append(ds, Device{Kind: k.kind, DeviceID: infos[i].ID.String(), Label: infos[i].Name()})
+		for _, c := range media.ListCameras() {
+			ds = append(ds, Device{Kind: VideoInput, DeviceID: c.ID, Label: c.Name})
 		}
 	}
 	return ds, nil
-}
-
-func (s *System) videoDevices() []Device {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	camera.Initialize()
-	var ds []Device
-	for _, d := range driver.GetManager().Query(driver.FilterVideoRecorder()) {
-		info := d.Info()
-		// mediadevices' own DeviceID is a random UUID made at each
-		// registration; the label (node;real node) is what stays.
-		ds = append(ds, Device{Kind: VideoInput, DeviceID: info.Label, Label: strings.Trim(info.Name, " ;")})
-	}
-	return ds
 }

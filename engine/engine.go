@@ -110,6 +110,10 @@ type Engine struct {
 	log *slog.Logger
 	ev  event.Emitter
 
+	// endsTold holds the Ended channels of published tracks whose
+	// audio_track_end / video_track_end was printed.
+	endsTold sync.Map
+
 	actions chan func()   // work for the run loop, from callbacks
 	done    chan struct{} // closed when Run returns
 

@@ -166,6 +166,11 @@ func (p *publisher) watchEnd(t media.Track) {
 		case <-p.ctx.Done():
 			return
 		}
+		// A publisher made after a new session sees the same channel
+		// closed: the track ended once.
+		if _, told := p.e.endsTold.LoadOrStore(t.Ended, true); told {
+			return
+		}
 		name := event.AudioTrackEnd
 		if t.Info.Kind == "video" {
 			name = event.VideoTrackEnd

@@ -14,10 +14,13 @@ var (
 	ErrTooManyTracks = errors.New("at most one audio and one video track")
 	// ErrInvalidConfig: a TestConfig or file list that cannot work.
 	ErrInvalidConfig = errors.New("invalid media config")
-	// ErrDeviceBusy: the mediadevices test driver is already open, most
+	// ErrDeviceBusy: a mediadevices driver (a test driver, a camera) is
+	// already open; for a test driver most
 	// likely by another test source in this process (the driver registry
 	// is process-global and holds one instance of each test driver).
 	ErrDeviceBusy = errors.New("capture device busy")
+	// ErrNoDevice: no capture device with the asked id, or none at all.
+	ErrNoDevice = errors.New("no such capture device")
 	// ErrAlreadyStarted: Start called a second time.
 	ErrAlreadyStarted = errors.New("source already started")
 	// ErrClosed: the source was closed.

@@ -1,7 +1,6 @@
 package media
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"github.com/pion/mediadevices"
 	"github.com/pion/mediadevices/pkg/codec/opus"
 	"github.com/pion/mediadevices/pkg/wave"
-	"github.com/pion/webrtc/v4"
 )
 
 // PCM frames handed to a PCMReader: 20 ms at 48 kHz.
@@ -35,24 +33,21 @@ type PCMConfig struct {
 	Bitrate  int // Opus kb/s, default 64, 6 to 510
 }
 
-// pcmSource publishes PCM from a PCMReader as one Opus track, encoded by
-// mediadevices' opus encoder.
-type pcmSource struct {
-	codec  webrtc.RTPCodecParameters
-	track  Track
-	md     mediadevices.Track
-	reader *pcmReaderSource
-
-	mu     sync.Mutex
-	closed bool
-}
-
 // NewPCMSource returns a source whose one audio track encodes what r
 // yields. The reader is paced in real time: mediadevices pulls a frame,
 // and the pull blocks until that frame's 20 ms slot has come, so r is
 // called 50 times a second from one goroutine and may compute each frame
 // on demand (a mixer).
 func NewPCMSource(r PCMReader, cfg PCMConfig) (Source, error) {
+	s := newMDSource("pcm source")
+	if err := s.addPCM(r, cfg); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// addPCM adds an Opus track that encodes what r yields, paced in real time.
+func (s *mdSource) addPCM(r PCMReader, cfg PCMConfig) error {
 	if cfg.Channels == 0 {
 		cfg.Channels = 1
 	}
@@ -60,14 +55,14 @@ func NewPCMSource(r PCMReader, cfg PCMConfig) (Source, error) {
 		cfg.Bitrate = 64
 	}
 	if cfg.Channels != 1 && cfg.Channels != 2 {
-		return nil, fmt.Errorf("%w: pcm channels %d (1 or 2)", ErrInvalidConfig, cfg.Channels)
+		return fmt.Errorf("%w: pcm channels %d (1 or 2)", ErrInvalidConfig, cfg.Channels)
 	}
 	if cfg.Bitrate < 6 || cfg.Bitrate > 510 {
-		return nil, fmt.Errorf("%w: opus bitrate %d kb/s (6 to 510)", ErrInvalidConfig, cfg.Bitrate)
+		return fmt.Errorf("%w: opus bitrate %d kb/s (6 to 510)", ErrInvalidConfig, cfg.Bitrate)
 	}
 	params, err := opus.NewParams()
 	if err != nil {
-		return nil, fmt.Errorf("opus params: %w", err)
+		return fmt.Errorf("opus params: %w", err)
 	}
 	params.BitRate = cfg.Bitrate * 1000
 	ended := make(chan struct{})
@@ -76,49 +71,10 @@ func NewPCMSource(r PCMReader, cfg PCMConfig) (Source, error) {
 		stop: make(chan struct{}), id: "pcm-" + newStreamID(),
 	}
 	md := mediadevices.NewAudioTrack(rs, mediadevices.NewCodecSelector(mediadevices.WithAudioEncoders(&params)))
-	c := params.RTPCodec().RTPCodecParameters
-	s := &pcmSource{codec: c, md: md, reader: rs}
-	s.track = Track{
-		Local: &mdLocal{track: md, id: KindAudio, streamID: newStreamID(), mime: c.MimeType},
-		Info: TrackInfo{
-			Kind: KindAudio, Codec: CodecOpus, SampleRate: PCMSampleRate,
-			Channel: cfg.Channels, Bitrate: cfg.Bitrate,
-		},
-		Ended: ended,
-	}
-	return s, nil
-}
-
-func (s *pcmSource) RegisterCodecs(m *webrtc.MediaEngine) error {
-	if err := m.RegisterCodec(s.codec, webrtc.RTPCodecTypeAudio); err != nil {
-		return fmt.Errorf("register %s: %w", s.codec.MimeType, err)
-	}
-	return nil
-}
-
-func (s *pcmSource) Tracks() []Track { return []Track{s.track} }
-
-// Start does nothing but refuse a closed source: mediadevices starts
-// pulling frames when the PeerConnection binds the track.
-func (s *pcmSource) Start(context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return ErrClosed
-	}
-	return nil
-}
-
-func (s *pcmSource) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil
-	}
-	s.closed = true
-	if err := s.md.Close(); err != nil {
-		return fmt.Errorf("close pcm source: %w", err)
-	}
+	s.add(md, params.RTPCodec(), TrackInfo{
+		Kind: KindAudio, Codec: CodecOpus, SampleRate: PCMSampleRate,
+		Channel: cfg.Channels, Bitrate: cfg.Bitrate,
+	}, ended)
 	return nil
 }
 

@@ -109,6 +109,12 @@ type driverSource struct {
 
 func (s *driverSource) ID() string { return s.d.ID() }
 
+func (s *driverSource) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
 func (s *driverSource) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

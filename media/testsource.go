@@ -1,11 +1,8 @@
 package media
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/pion/mediadevices"
@@ -15,7 +12,6 @@ import (
 	"github.com/pion/mediadevices/pkg/codec/vpx"
 	"github.com/pion/mediadevices/pkg/io/video"
 	"github.com/pion/mediadevices/pkg/prop"
-	"github.com/pion/webrtc/v4"
 
 	// The test drivers register themselves in the process-global driver
 	// manager on import. Other packages listing devices will see them as
@@ -99,14 +95,8 @@ func (c *TestConfig) withDefaults() error {
 // testSource is a moving test pattern and a tone, encoded by mediadevices
 // when the PeerConnection binds the tracks.
 type testSource struct {
-	codecs []webrtc.RTPCodecParameters // to register, with their kinds
-	kinds  []webrtc.RTPCodecType
-	tracks []Track
-	md     []mediadevices.Track
-	audio  *audioDriverSource // nil without audio
-
-	mu     sync.Mutex
-	closed bool
+	*mdSource
+	audio *audioDriverSource // nil without audio
 }
 
 // NewTestSource opens mediadevices' videotest and audiotest drivers and
@@ -118,9 +108,7 @@ func NewTestSource(cfg TestConfig) (Source, error) {
 	if err := cfg.withDefaults(); err != nil {
 		return nil, err
 	}
-	s := &testSource{}
-	streamID := newStreamID()
-	never := make(chan struct{}) // a test source never ends by itself
+	s := &testSource{mdSource: newMDSource("test source")}
 
 	if !cfg.NoVideo {
 		enc, info, err := videoEncoder(cfg)
@@ -132,25 +120,25 @@ func NewTestSource(cfg TestConfig) (Source, error) {
 			return nil, err
 		}
 		track := mediadevices.NewVideoTrack(src, mediadevices.NewCodecSelector(mediadevices.WithVideoEncoders(enc)))
-		s.add(track, enc.RTPCodec(), webrtc.RTPCodecTypeVideo, KindVideo, streamID, info, never)
+		s.add(track, enc.RTPCodec(), info, nil) // a test source never ends by itself
 	}
 	if !cfg.NoAudio {
 		params, err := opus.NewParams()
 		if err != nil {
-			_ = s.closeTracks()
+			_ = s.closeAll()
 			return nil, fmt.Errorf("opus params: %w", err)
 		}
 		params.BitRate = testAudioBitrate * 1000
 		src, err := openAudioTest()
 		if err != nil {
-			_ = s.closeTracks()
+			_ = s.closeAll()
 			return nil, err
 		}
 		src.setVolume(cfg.ToneVolume)
 		s.audio = src
 		track := mediadevices.NewAudioTrack(src, mediadevices.NewCodecSelector(mediadevices.WithAudioEncoders(&params)))
 		info := TrackInfo{Kind: KindAudio, Codec: CodecOpus, SampleRate: 48000, Channel: 1, Bitrate: testAudioBitrate}
-		s.add(track, params.RTPCodec(), webrtc.RTPCodecTypeAudio, KindAudio, streamID, info, never)
+		s.add(track, params.RTPCodec(), info, nil)
 	}
 	return s, nil
 }
@@ -200,36 +188,6 @@ func (b *h264Builder) BuildVideoEncoder(r video.Reader, p prop.Media) (codec.Rea
 	return b.Params.BuildVideoEncoder(r, p)
 }
 
-func (s *testSource) add(md mediadevices.Track, c *codec.RTPCodec, typ webrtc.RTPCodecType, kind, streamID string, info TrackInfo, never chan struct{}) {
-	params := c.RTPCodecParameters
-	if typ == webrtc.RTPCodecTypeVideo {
-		params.RTCPFeedback = videoRTCPFeedback
-	}
-	s.codecs = append(s.codecs, params)
-	s.kinds = append(s.kinds, typ)
-	s.md = append(s.md, md)
-	s.tracks = append(s.tracks, Track{
-		Local: &mdLocal{track: md, id: kind, streamID: streamID, mime: params.MimeType},
-		Info:  info,
-		Ended: never,
-	})
-}
-
-// RegisterCodecs registers the encoders' codecs the way
-// CodecSelector.Populate does, but with video RTCP feedback and with
-// errors returned: Populate drops them, and mediadevices' codecs carry no
-// feedback at all.
-func (s *testSource) RegisterCodecs(m *webrtc.MediaEngine) error {
-	for i, c := range s.codecs {
-		if err := m.RegisterCodec(c, s.kinds[i]); err != nil {
-			return fmt.Errorf("register %s: %w", c.MimeType, err)
-		}
-	}
-	return nil
-}
-
-func (s *testSource) Tracks() []Track { return append([]Track(nil), s.tracks...) }
-
 // SetToneVolume sets the peak of the tone, in percent of full scale (0 is
 // silence, values outside 0-100 are clamped), from the next 20-ms chunk on.
 // Callers find it through an interface of their own: it is specific to the
@@ -238,39 +196,4 @@ func (s *testSource) SetToneVolume(v int) {
 	if s.audio != nil {
 		s.audio.setVolume(v)
 	}
-}
-
-// Start does nothing but refuse a closed source: mediadevices starts
-// encoding when the PeerConnection binds a track.
-func (s *testSource) Start(context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return ErrClosed
-	}
-	return nil
-}
-
-func (s *testSource) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil
-	}
-	s.closed = true
-	return s.closeTracks()
-}
-
-func (s *testSource) closeTracks() error {
-	var errs []error
-	for _, t := range s.md {
-		if err := t.Close(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	s.md = nil
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("close test source: %w", err)
-	}
-	return nil
 }

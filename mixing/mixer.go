@@ -42,8 +42,15 @@ type Config struct {
 	MicTone float64
 	// MicLevel is the microphone tone's peak, 0 to 1; 0 means 0.25.
 	MicLevel float64
+	// Mic, when set, is a real microphone (media.Mic) read for every frame
+	// instead of the tone: it fills the frame with 20 ms of mono 48 kHz
+	// audio. When it fails (io.EOF: the device went away) the mixer goes
+	// on with a silent microphone and calls OnMicEnded once.
+	Mic PCMReader
 	// Replace leaves the microphone out of the mix (the SDK's replace).
 	Replace bool
+	// OnMicEnded is called from ReadPCM, without the lock, when Mic ends.
+	OnMicEnded func(err error)
 	// OnPlayed is called when a file's first samples go into a frame;
 	// OnFinished when its cycles are done or the mixer is closed while it
 	// plays. Both are called from ReadPCM (or Stop/Close), never with the
@@ -61,6 +68,11 @@ type player struct {
 	finished bool
 }
 
+// PCMReader is a source of 20-ms frames (media.PCMReader).
+type PCMReader interface {
+	ReadPCM(frame []float32) error
+}
+
 // Mixer sums a microphone and up to two clips into 20-ms frames.
 // It is a media.PCMReader; Play and Stop may be called concurrently
 // with ReadPCM.
@@ -70,6 +82,7 @@ type Mixer struct {
 	mu      sync.Mutex
 	players [MaxPlayers]*player
 	phase   float64 // of the mic tone, radians
+	micEnd  bool    // Mic failed; read by ReadPCM only
 	played  int     // Play calls that succeeded
 	active  int
 	done    chan struct{}
@@ -124,17 +137,28 @@ func (m *Mixer) Done() <-chan struct{} { return m.done }
 // ReadPCM fills frame (FrameSamples mono samples) with the next 20 ms.
 func (m *Mixer) ReadPCM(frame []float32) error {
 	var played, finished []int
+	// The device read may wait (up to a frame or so): outside the lock.
+	fromMic := m.cfg.Mic != nil && !m.micEnd
+	if fromMic {
+		if err := m.cfg.Mic.ReadPCM(frame); err != nil {
+			m.micEnd, fromMic = true, false
+			if m.cfg.OnMicEnded != nil {
+				m.cfg.OnMicEnded(err)
+			}
+		}
+	}
 	m.mu.Lock()
-	level := m.cfg.MicLevel
-	if m.cfg.Replace || m.cfg.MicTone == 0 {
-		level = 0
+	switch {
+	case m.cfg.Replace || (!fromMic && (m.cfg.Mic != nil || m.cfg.MicTone == 0)):
+		clear(frame)
+	case !fromMic:
+		w := 2 * math.Pi * m.cfg.MicTone / SampleRate
+		for i := range frame {
+			frame[i] = float32(m.cfg.MicLevel * math.Sin(m.phase))
+			m.phase += w
+		}
+		m.phase = math.Mod(m.phase, 2*math.Pi)
 	}
-	w := 2 * math.Pi * m.cfg.MicTone / SampleRate
-	for i := range frame {
-		frame[i] = float32(level * math.Sin(m.phase))
-		m.phase += w
-	}
-	m.phase = math.Mod(m.phase, 2*math.Pi)
 	for id, p := range m.players {
 		if p == nil || p.finished {
 			continue

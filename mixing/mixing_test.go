@@ -1,6 +1,7 @@
 package mixing
 
 import (
+	"errors"
 	"math"
 	"os"
 	"os/exec"
@@ -292,5 +293,60 @@ func TestMixLimited(t *testing.T) {
 				t.Fatalf("sample %g beyond full scale", v)
 			}
 		}
+	}
+}
+
+// micStub yields frames of a constant until it runs out, then err.
+type micStub struct {
+	frames int
+	value  float32
+	err    error
+}
+
+func (m *micStub) ReadPCM(frame []float32) error {
+	if m.frames == 0 {
+		return m.err
+	}
+	m.frames--
+	for i := range frame {
+		frame[i] = m.value
+	}
+	return nil
+}
+
+// A captured microphone replaces the tone; when it ends, OnMicEnded is
+// called once and the files go on over silence.
+func TestCapturedMicEnds(t *testing.T) {
+	gone := errors.New("device gone")
+	var ended []error
+	m, err := New(Config{MicTone: 440, Mic: &micStub{frames: 3, value: 0.125, err: gone},
+		OnMicEnded: func(err error) { ended = append(ended, err) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Clip{Samples: make([]float32, 10*FrameSamples)}
+	for i := range c.Samples {
+		c.Samples[i] = 0.25
+	}
+	if err := m.Play(0, c, PlayConfig{Volume: 100}); err != nil {
+		t.Fatal(err)
+	}
+	frame := make([]float32, FrameSamples)
+	for f := range 6 {
+		if err := m.ReadPCM(frame); err != nil {
+			t.Fatalf("frame %d: %v", f, err)
+		}
+		want := float32(0.25) // the file alone
+		if f < 3 {
+			want = 0.375 // mic + file
+		}
+		for i, v := range frame {
+			if math.Abs(float64(v-want)) > 1e-6 {
+				t.Fatalf("frame %d sample %d = %g, want %g", f, i, v, want)
+			}
+		}
+	}
+	if len(ended) != 1 || !errors.Is(ended[0], gone) {
+		t.Fatalf("OnMicEnded calls: %v, want one with the device's error", ended)
 	}
 }

@@ -1,0 +1,136 @@
+package main
+
+// End-to-end tests of publishing from capture devices: a PulseAudio daemon
+// of the test's own with a sine source (a real capture device that miniaudio
+// opens like a microphone), joined by real roomctl processes over loopback.
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/roomctl/roomctl/event"
+)
+
+// levelOf matches an audio_level_report in which uid's level is in [lo, hi].
+func levelOf(uid string, lo, hi int) func(json.RawMessage) bool {
+	return func(d json.RawMessage) bool {
+		var ls []event.AudioLevel
+		if json.Unmarshal(d, &ls) != nil {
+			return false
+		}
+		for _, l := range ls {
+			if l.UID == uid {
+				return l.AudioLevel >= lo && l.AudioLevel <= hi
+			}
+		}
+		return false
+	}
+}
+
+// count is how many lines named name p printed.
+func (p *proc) count(name string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, l := range p.lines {
+		if l.Event == name {
+			n++
+		}
+	}
+	return n
+}
+
+// A sine source published with --publish mic:ID is heard by a subscriber;
+// devices plugged in while joined are reported by the join's own watcher;
+// unloading the source ends the track (audio_track_end, once) and the
+// session goes on until it is left.
+func TestPublishMicPulseAudio(t *testing.T) {
+	pa := startPulse(t)
+	sine := pa.pactl("load-module", "module-sine-source", "source_name=rt_sine", "frequency=1000")
+	url := serve(t)
+	sub := startEnv(t, "sub", pa.env, joinArgs(url, "r1", "sub", "--audio-level-report", "--device-interval", "0")...)
+	sub.wait(event.SDKAuthResult, field("result", 0))
+	pub := startEnv(t, "pub", pa.env, joinArgs(url, "r1", "pub", "--publish", "mic:"+hexID("rt_sine"),
+		"--device-interval", "200ms", "--control")...)
+	pub.wait(event.SDKAuthResult, field("result", 0))
+
+	sub.wait(event.FirstAudioFrameDecode, field("uid", "pub"))
+	// module-sine-source plays at about 0.7 of full scale; silence or a
+	// wrong device would read 0.
+	sub.wait(event.AudioLevelReport, levelOf("pub", 30, 100))
+
+	pa.pactl("load-module", "module-null-sink", "sink_name=rt_out")
+	pub.wait(event.AudioOutputChanged, both(field("state", "added"), field("deviceId", hexID("rt_out"))))
+
+	pa.pactl("unload-module", sine)
+	pub.wait(event.AudioInputChanged, both(field("state", "removed"), field("deviceId", hexID("rt_sine"))))
+	_, end := pub.waitFrom(0, event.AudioTrackEnd, both(field("uid", "pub"), field("roomId", "r1")))
+	// Still in the room: telemetry goes on, and the subscriber hears
+	// silence where the tone was.
+	pub.waitFrom(end+1, event.NetworkScore, nil)
+	sub.wait(event.AudioLevelReport, levelOf("pub", 0, 0))
+	if _, err := pub.stdin.Write([]byte("leave\n")); err != nil {
+		t.Fatal(err)
+	}
+	if code := pub.exitCode(); code != 0 {
+		t.Fatalf("pub exit %d", code)
+	}
+	if n := pub.count(event.AudioTrackEnd); n != 1 {
+		t.Errorf("%d audio_track_end, want 1", n)
+	}
+	sub.wait(event.RemoteStreamRemove, field("uid", "pub"))
+}
+
+// mix-audio --mic ID mixes a captured microphone with a file; when the
+// device goes away the file goes on alone.
+func TestMixAudioMicPulseAudio(t *testing.T) {
+	needTools(t, "ffmpeg")
+	pa := startPulse(t)
+	sine := pa.pactl("load-module", "module-sine-source", "source_name=rt_sine", "frequency=1000")
+	tone := filepath.Join(t.TempDir(), "tone440.wav")
+	ffmpegTone(t, tone, 440, "1") // 1/8 of full scale
+	url := serve(t)
+	sub := startEnv(t, "sub", pa.env, joinArgs(url, "r1", "sub", "--audio-level-report", "--device-interval", "0")...)
+	sub.wait(event.SDKAuthResult, field("result", 0))
+	mix := startEnv(t, "mix", pa.env, mixArgs(url, "r1", "dj", "--mic", hexID("rt_sine"), "--file", tone, "--loop")...)
+	mix.wait(event.AudioMixingPlayed, field("id", 0))
+	_, i := sub.waitFrom(0, event.AudioLevelReport, levelOf("dj", 40, 100)) // mic + file
+
+	pa.pactl("unload-module", sine)
+	mix.wait(event.AudioInputChanged, both(field("state", "removed"), field("deviceId", hexID("rt_sine"))))
+	mix.wait(event.AudioTrackEnd, field("uid", "dj"))
+	// The file alone: 1/8 of full scale.
+	sub.waitFrom(i+1, event.AudioLevelReport, levelOf("dj", 6, 25))
+	if mix.has(event.AudioMixingFinished) {
+		t.Fatal("the file stopped with the microphone")
+	}
+	mix.signal(syscall.SIGINT)
+	if code := mix.exitCode(); code != 0 {
+		t.Fatalf("mix-audio exit %d", code)
+	}
+	mix.wait(event.AudioMixingFinished, field("id", 0))
+}
+
+// Devices that are not there, ALSA's null device and bad --publish lists
+// are usage errors, before joining.
+func TestCaptureUsageErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"join", "--publish", "mic:6e756c6c"}, "ALSA's null device"},
+		{[]string{"join", "--publish", "mic:null"}, "ALSA's null device"},
+		{[]string{"join", "--publish", "mic:nonesuch"}, `no audio input "nonesuch"`},
+		{[]string{"join", "--publish", "camera:nonesuch"}, "camera"},
+		{[]string{"join", "--publish", "mic,mic"}, "one mic at most"},
+		{[]string{"join", "--publish", "mic,clip.ogg"}, "cannot be combined with files"},
+		{[]string{"join", "--device-interval", "-1s"}, "--device-interval"},
+		{[]string{"mix-audio", "--file", "x.wav", "--mic", "nonesuch"}, `no audio input "nonesuch"`},
+	} {
+		args := append(c.args, "--server", "ws://127.0.0.1:1", "--app-id", testApp, "--app-secret", testSecret, "--room", "r1")
+		p := start(t, c.args[0], args...)
+		wantUsageError(t, p, c.want)
+	}
+}
