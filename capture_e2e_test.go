@@ -1,17 +1,52 @@
 package main
 
 // End-to-end tests of publishing from capture devices: a PulseAudio daemon
-// of the test's own with a sine source (a real capture device that miniaudio
-// opens like a microphone), joined by real roomctl processes over loopback.
+// of the test's own, a null sink that pacat plays a tone into, and the
+// sink's monitor as the microphone (a real capture device, paced by the
+// sink's clock, that miniaudio opens like any other), joined by real roomctl
+// processes over loopback.
+//
+// Not module-sine-source: it delivers in bursts (4800 frames, then nothing
+// for about 1.7 s, measured), no clock a microphone would have.
 
 import (
 	"encoding/json"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/roomctl/roomctl/event"
 )
+
+// playTone plays a sine of hz at 1/8 of full scale into sink for a minute
+// (ffmpeg makes it, pacat plays it), so that sink's monitor carries it.
+func playTone(t *testing.T, pa *pulse, sink string, hz int) {
+	t.Helper()
+	needTools(t, "ffmpeg", "pacat")
+	raw := filepath.Join(t.TempDir(), "tone.f32")
+	src := "sine=frequency=" + strconv.Itoa(hz) + ":sample_rate=48000:duration=60"
+	if out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", src,
+		"-f", "f32le", "-ac", "1", raw).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	cmd := exec.Command("pacat", "--device="+sink, "--format=float32le", "--rate=48000", "--channels=1", "--raw", raw)
+	cmd.Env = pa.env
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+		}
+	})
+}
 
 // levelOf matches an audio_level_report in which uid's level is in [lo, hi].
 func levelOf(uid string, lo, hi int) func(json.RawMessage) bool {
@@ -42,35 +77,38 @@ func (p *proc) count(name string) int {
 	return n
 }
 
-// A sine source published with --publish mic:ID is heard by a subscriber;
-// devices plugged in while joined are reported by the join's own watcher;
-// unloading the source ends the track (audio_track_end, once) and the
-// session goes on until it is left.
+// A tone captured with --publish mic:ID is heard by a subscriber at its
+// level; devices plugged in while joined are reported by the join's own
+// watcher; unloading the device ends the track (audio_track_end, once) and
+// the session goes on until it is left.
 func TestPublishMicPulseAudio(t *testing.T) {
 	pa := startPulse(t)
-	sine := pa.pactl("load-module", "module-sine-source", "source_name=rt_sine", "frequency=1000")
+	spk := pa.pactl("load-module", "module-null-sink", "sink_name=rt_spk")
+	playTone(t, pa, "rt_spk", 1000)
 	url := serve(t)
 	sub := startEnv(t, "sub", pa.env, joinArgs(url, "r1", "sub", "--audio-level-report", "--device-interval", "0")...)
 	sub.wait(event.SDKAuthResult, field("result", 0))
-	pub := startEnv(t, "pub", pa.env, joinArgs(url, "r1", "pub", "--publish", "mic:"+hexID("rt_sine"),
+	pub := startEnv(t, "pub", pa.env, joinArgs(url, "r1", "pub", "--publish", "mic:"+hexID("rt_spk.monitor"),
 		"--device-interval", "200ms", "--control")...)
 	pub.wait(event.SDKAuthResult, field("result", 0))
 
 	sub.wait(event.FirstAudioFrameDecode, field("uid", "pub"))
-	// module-sine-source plays at about 0.7 of full scale; silence or a
-	// wrong device would read 0.
-	sub.wait(event.AudioLevelReport, levelOf("pub", 30, 100))
+	// The tone's level, 100 × 1/8: silence or a wrong device would read
+	// 0, clicks from gaps in the capture more.
+	sub.wait(event.AudioLevelReport, levelOf("pub", 10, 16))
 
 	pa.pactl("load-module", "module-null-sink", "sink_name=rt_out")
 	pub.wait(event.AudioOutputChanged, both(field("state", "added"), field("deviceId", hexID("rt_out"))))
 
-	pa.pactl("unload-module", sine)
-	pub.wait(event.AudioInputChanged, both(field("state", "removed"), field("deviceId", hexID("rt_sine"))))
+	pa.pactl("unload-module", spk)
+	pub.wait(event.AudioInputChanged, both(field("state", "removed"), field("deviceId", hexID("rt_spk.monitor"))))
+	pub.wait(event.AudioOutputChanged, both(field("state", "removed"), field("deviceId", hexID("rt_spk"))))
 	_, end := pub.waitFrom(0, event.AudioTrackEnd, both(field("uid", "pub"), field("roomId", "r1")))
 	// Still in the room: telemetry goes on, and the subscriber hears
 	// silence where the tone was.
+	from := len(sub.snapshotRaw())
 	pub.waitFrom(end+1, event.NetworkScore, nil)
-	sub.wait(event.AudioLevelReport, levelOf("pub", 0, 0))
+	sub.waitFrom(from, event.AudioLevelReport, levelOf("pub", 0, 0))
 	if _, err := pub.stdin.Write([]byte("leave\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -88,21 +126,23 @@ func TestPublishMicPulseAudio(t *testing.T) {
 func TestMixAudioMicPulseAudio(t *testing.T) {
 	needTools(t, "ffmpeg")
 	pa := startPulse(t)
-	sine := pa.pactl("load-module", "module-sine-source", "source_name=rt_sine", "frequency=1000")
+	spk := pa.pactl("load-module", "module-null-sink", "sink_name=rt_spk")
+	playTone(t, pa, "rt_spk", 1000)
 	tone := filepath.Join(t.TempDir(), "tone440.wav")
 	ffmpegTone(t, tone, 440, "1") // 1/8 of full scale
 	url := serve(t)
 	sub := startEnv(t, "sub", pa.env, joinArgs(url, "r1", "sub", "--audio-level-report", "--device-interval", "0")...)
 	sub.wait(event.SDKAuthResult, field("result", 0))
-	mix := startEnv(t, "mix", pa.env, mixArgs(url, "r1", "dj", "--mic", hexID("rt_sine"), "--file", tone, "--loop")...)
+	mix := startEnv(t, "mix", pa.env, mixArgs(url, "r1", "dj", "--mic", hexID("rt_spk.monitor"), "--file", tone, "--loop")...)
 	mix.wait(event.AudioMixingPlayed, field("id", 0))
-	_, i := sub.waitFrom(0, event.AudioLevelReport, levelOf("dj", 40, 100)) // mic + file
+	// Mic and file, 1/8 each: peaks up to 1/4 where the two tones meet.
+	_, i := sub.waitFrom(0, event.AudioLevelReport, levelOf("dj", 20, 27))
 
-	pa.pactl("unload-module", sine)
-	mix.wait(event.AudioInputChanged, both(field("state", "removed"), field("deviceId", hexID("rt_sine"))))
+	pa.pactl("unload-module", spk)
+	mix.wait(event.AudioInputChanged, both(field("state", "removed"), field("deviceId", hexID("rt_spk.monitor"))))
 	mix.wait(event.AudioTrackEnd, field("uid", "dj"))
 	// The file alone: 1/8 of full scale.
-	sub.waitFrom(i+1, event.AudioLevelReport, levelOf("dj", 6, 25))
+	sub.waitFrom(i+1, event.AudioLevelReport, levelOf("dj", 10, 16))
 	if mix.has(event.AudioMixingFinished) {
 		t.Fatal("the file stopped with the microphone")
 	}

@@ -32,6 +32,9 @@ func needTools(t *testing.T, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s is not installed (scripts/setup.sh installs it)", tool)
+			}
 			t.Skipf("%s is not installed (scripts/setup.sh installs it)", tool)
 		}
 	}

@@ -185,3 +185,14 @@ func logCapture(se *session, c *media.CaptureSource) {
 			"fps", mode.FrameRate, "format", mode.FrameFormat)
 	}
 }
+
+// logMicGlitches tells on stderr how often the microphone's clock and ours
+// disagreed: frames padded with silence, audio dropped to cut latency.
+func logMicGlitches(se *session, m *media.Mic) {
+	if m == nil {
+		return
+	}
+	u, d := m.Glitches()
+	se.log.Info("audio input done", "deviceId", m.Device().ID, "silencePaddedFrames", u,
+		"droppedMs", d*1000/media.PCMSampleRate)
+}

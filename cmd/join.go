@@ -170,6 +170,7 @@ func runJoin(ctx context.Context, o *joinOptions, s Streams) error {
 	}
 	if c, ok := src.(*media.CaptureSource); ok {
 		logCapture(se, c)
+		defer logMicGlitches(se, c.Mic())
 	}
 	cfg := o.engineConfig(se)
 	cfg.Publish = src

@@ -206,6 +206,7 @@ func runMixAudio(ctx context.Context, o *mixAudioOptions, s Streams) error {
 			return captureError("--mic", err)
 		}
 		defer closeLogged(se.log, "microphone", mic)
+		defer logMicGlitches(se, mic)
 		d := mic.Device()
 		se.log.Info("capturing audio input", "deviceId", d.ID, "label", d.Name)
 	}

@@ -125,6 +125,14 @@ func (m *Mic) open() error {
 	return nil
 }
 
+// Glitches counts the frames padded with silence because the device was
+// late (not counting the silence before its first audio: a PulseAudio
+// stream takes 0.5-1 s to start), and the samples dropped because it was
+// ahead.
+func (m *Mic) Glitches() (underruns, droppedSamples int64) {
+	return m.buf.underruns.Load(), m.buf.dropped.Load()
+}
+
 // Device is the audio input being captured.
 func (m *Mic) Device() AudioDevice { return m.dev }
 
@@ -195,7 +203,13 @@ type micBuffer struct {
 	ready chan struct{} // poked on every push and on end
 	last  atomic.Int64  // UnixNano of the last push
 
+	// Counters, for logs and benchmarks: frames padded with silence, and
+	// samples dropped by latency cuts.
+	underruns atomic.Int64
+	dropped   atomic.Int64
+
 	mu       sync.Mutex
+	started  bool // audio came at least once
 	samples  []float32
 	err      error // set once: io.EOF (gone), errMicFlood, ErrClosed
 	winStart time.Time
@@ -241,8 +255,10 @@ func (b *micBuffer) push(s []float32) {
 		}
 		b.winStart, b.winCount = now, 0
 	}
+	b.started = true
 	b.samples = append(b.samples, s...)
 	if n := len(b.samples); n > micMaxBuffered {
+		b.dropped.Add(int64(n - micKeepBuffered))
 		b.samples = append(b.samples[:0], b.samples[n-micKeepBuffered:]...)
 	}
 	b.mu.Unlock()
@@ -307,6 +323,9 @@ func (b *micBuffer) read(frame []float32, stop <-chan struct{}) error {
 			return ErrClosed
 		case <-timeout:
 			b.mu.Lock()
+			if b.started { // not the device's start-up
+				b.underruns.Add(1)
+			}
 			k := copy(frame, b.samples)
 			clear(frame[k:])
 			b.samples = b.samples[:0]
