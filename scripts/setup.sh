@@ -8,8 +8,9 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # Build: cgo for libvpx (VP8); mediadevices ships static openh264 and opus.
 # Tests: ffmpeg/ffprobe and mkvinfo check media, jq for the scripts, nftables
-# to cut loopback media in the resilience tests.
-PKGS=(gcc pkg-config libvpx-dev ffmpeg mkvtoolnix jq ca-certificates git nftables nginx libnginx-mod-rtmp libavcodec-dev libavutil-dev chromium pulseaudio)
+# to cut loopback media in the resilience tests, PulseAudio (daemon, pactl,
+# pacat) for the device and capture tests.
+PKGS=(gcc pkg-config libvpx-dev ffmpeg mkvtoolnix jq ca-certificates git nftables nginx libnginx-mod-rtmp libavcodec-dev libavutil-dev chromium pulseaudio pulseaudio-utils)
 
 missing=()
 for p in "${PKGS[@]}"; do
