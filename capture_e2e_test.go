@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -172,5 +173,46 @@ func TestCaptureUsageErrors(t *testing.T) {
 		args := append(c.args, "--server", "ws://127.0.0.1:1", "--app-id", testApp, "--app-secret", testSecret, "--room", "r1")
 		p := start(t, c.args[0], args...)
 		wantUsageError(t, p, c.want)
+	}
+}
+
+// A microphone that ended is not published again after a server restart
+// (mediadevices refuses to bind an ended track, and the failed bind would
+// fail the whole publication): the client comes back, says why it does not
+// publish, and prints audio_track_end only once.
+func TestEndedMicNotRepublished(t *testing.T) {
+	pa := startPulse(t)
+	spk := pa.pactl("load-module", "module-null-sink", "sink_name=rt_spk")
+	playTone(t, pa, "rt_spk", 1000)
+	addr := freeAddr(t)
+	srv := serveAt(t, "serve-1", addr)
+	url := "ws://" + addr
+	pub := startEnv(t, "pub", pa.env, joinArgs(url, "r1", "pub", "--publish", "mic:"+hexID("rt_spk.monitor"), "--device-interval", "0")...)
+	_, i := pub.waitFrom(0, event.SDKAuthResult, field("result", 0))
+	pa.pactl("unload-module", spk)
+	_, i = pub.waitFrom(i+1, event.AudioTrackEnd, field("uid", "pub"))
+
+	if err := srv.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	srv.exitCode()
+	_, i = pub.waitFrom(i+1, event.Reconnect, field("uid", "pub"))
+	serveAt(t, "serve-2", addr)
+	_, i = pub.waitFrom(i+1, event.Connected, field("uid", "pub"))
+	pub.waitFrom(i+1, event.SDKAuthResult, field("result", 0))
+	deadline := time.Now().Add(eventWait)
+	for !strings.Contains(pub.stderr.String(), "not publishing again") {
+		if time.Now().After(deadline) {
+			t.Fatal("no \"not publishing again\" in the log after the restart")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, bad := range []string{"publish failed", "set publish answer"} {
+		if strings.Contains(pub.stderr.String(), bad) {
+			t.Errorf("stderr has %q", bad)
+		}
+	}
+	if n := pub.count(event.AudioTrackEnd); n != 1 {
+		t.Errorf("%d audio_track_end, want 1", n)
 	}
 }

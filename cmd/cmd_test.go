@@ -111,7 +111,7 @@ func TestJoinValidation(t *testing.T) {
 		{[]string{"join", "--app-id", "1", "--room", "r", "--timeout", "1s"}, "--timeout goes with --until"},
 		{[]string{"join", "--app-id", "1", "--room", "r", "--events", "connected,bogus"}, `"bogus"`},
 		{[]string{"join", "--app-id", "1", "--room", "r", "--subscribe", "ok,not ok"}, `"not ok"`},
-		{[]string{"join", "--app-id", "1", "--room", "r", "--publish", "camera"}, "no camera"},
+		{[]string{"join", "--app-id", "1", "--room", "r", "--publish", "camera:nonesuch"}, `no camera "nonesuch"`},
 		{[]string{"serve", "--apps", "/nonexistent.json"}, "/nonexistent.json"},
 		{[]string{"serve"}, "--app-id and --app-secret"},
 		{[]string{"join", "extra-arg"}, "unknown command"},

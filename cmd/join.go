@@ -38,8 +38,8 @@ Opus), at most one audio and one video file; when a file ends without --loop,
 audio_track_end / video_track_end is printed.
 
 --publish mic[:ID] and/or camera[:ID] publish capture devices (ids as
-"roomctl devices" prints them; without an id the default audio input and
-the first camera). The microphone is captured at 48 kHz mono through
+"roomctl devices" prints them; without an id, or with "default", the default
+audio input and the first camera). The microphone is captured at 48 kHz mono through
 miniaudio (PulseAudio, else ALSA; ALSA's "null" device is refused) and sent
 as Opus; the camera through V4L2 in its mode nearest to 640x480 at 30 fps,
 encoded with --video-codec. When a device goes away mid-publish,
@@ -127,6 +127,9 @@ func captureConfig(publish []string, videoCodec string) (*media.CaptureConfig, [
 	var files []string
 	for _, p := range publish {
 		kind, id, _ := strings.Cut(p, ":")
+		if id == "default" {
+			id = "" // as mix-audio --mic default
+		}
 		switch {
 		case p == "test":
 			return nil, nil, usagef("--publish test cannot be combined with files or devices")

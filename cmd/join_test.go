@@ -49,6 +49,7 @@ func TestCaptureConfig(t *testing.T) {
 	}{
 		{publish: []string{"mic"}, mic: true},
 		{publish: []string{"mic:70756c7365"}, mic: true, micID: "70756c7365"},
+		{publish: []string{"mic:default"}, mic: true},
 		{publish: []string{"camera:video0;video0", "mic"}, mic: true, cam: true, camID: "video0;video0"},
 		{publish: []string{"a.ivf", "b.ogg"}, files: 2},
 		{publish: []string{"./mic"}, files: 1},

@@ -497,7 +497,9 @@ func (e *Engine) onJoined(ctx context.Context, res *signal.Message, resumed bool
 	if len(e.cfg.Subscribe) > 0 {
 		_ = e.send(&signal.Message{Type: signal.TypeSubscribe, UIDs: e.cfg.Subscribe})
 	}
-	if e.cfg.Publish != nil && e.pub == nil {
+	if e.cfg.Publish != nil && e.pub == nil && liveTracks(e.cfg.Publish) == 0 {
+		e.log.Info("not publishing again: every track has ended")
+	} else if e.cfg.Publish != nil && e.pub == nil {
 		pub, err := newPublisher(ctx, e, e.cfg.Publish)
 		if err != nil {
 			e.log.Error("publish failed", "err", err)

@@ -98,6 +98,13 @@ func newPublisher(ctx context.Context, e *Engine, src media.Source) (*publisher,
 	p := &publisher{e: e, pc: pc, src: src, stats: st, ctx: pctx, cancel: cancel}
 	var infos []signal.Track
 	for _, t := range src.Tracks() {
+		if ended(t) {
+			// Ended by itself before this session (a device unplugged, a
+			// file run out): mediadevices keeps the error of a track's
+			// source and refuses to bind it again, which would fail the
+			// whole answer and the tracks still alive with it.
+			continue
+		}
 		// Counted and metered on the way out (quality telemetry); mute
 		// replaces the sender's track with this same wrapper.
 		w := newSendTrack(t.Local, t.Info.Kind)
@@ -150,6 +157,27 @@ func newPublisher(ctx context.Context, e *Engine, src media.Source) (*publisher,
 		return nil, fmt.Errorf("send publish offer: %w", err)
 	}
 	return p, nil
+}
+
+// ended reports whether t's source has ended by itself.
+func ended(t media.Track) bool {
+	select {
+	case <-t.Ended: // a nil channel never is
+		return true
+	default:
+		return false
+	}
+}
+
+// liveTracks counts the tracks of src that have not ended by themselves.
+func liveTracks(src media.Source) int {
+	n := 0
+	for _, t := range src.Tracks() {
+		if !ended(t) {
+			n++
+		}
+	}
+	return n
 }
 
 // watchEnd reports a track whose source ended by itself (a file without
@@ -210,8 +238,8 @@ func (p *publisher) addCandidate(ci webrtc.ICECandidateInit) {
 // replaced by nothing, and put back on unmute.
 func (p *publisher) setMuted(kind string, muted bool) {
 	for i, t := range p.tracks {
-		if t.Info.Kind != kind {
-			continue
+		if t.Info.Kind != kind || (!muted && ended(t)) {
+			continue // an ended track cannot be bound again (see newPublisher)
 		}
 		var tr webrtc.TrackLocal
 		if !muted {

@@ -19,7 +19,7 @@ import (
 
 // cameraReadTries is how many reads in a row may fail before a camera
 // whose device node is still there counts as gone. A read fails after the
-// driver's own timeout (MEDIADEVICES_CAMERA_READ_TIMEOUT, 5 s by default)
+// driver's own timeout (PION_MEDIADEVICES_CAMERA_READ_TIMEOUT, 5 s by default)
 // or at once with ENODEV when the camera was unplugged.
 const cameraReadTries = 3
 

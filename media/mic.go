@@ -22,8 +22,9 @@ import (
 // Mic is a PCMReader. The device's clock delivers 20-ms periods; the
 // reader is paced by the wall clock (NewPCMSource), and a small buffer
 // between the two absorbs jitter and drift: a late period is waited for
-// briefly, then replaced by silence; a buffer grown past 120 ms is cut
-// back to 40 ms.
+// briefly, then replaced by silence; until audio comes again (and before
+// the first), frames are silence at once, so the track keeps its pace; a
+// buffer grown past 120 ms is cut back to 40 ms.
 //
 // When the device goes away, ReadPCM returns io.EOF, which ends the track
 // (audio_track_end). Linux tells nobody: a watchdog asks miniaudio every
@@ -37,6 +38,7 @@ type Mic struct {
 	mctx   *malgo.AllocatedContext
 	device *malgo.Device
 	halt   func() // stops the device; a callback cannot stop its own
+	giveUp time.Duration
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -51,6 +53,7 @@ const (
 	micUnderrunWait = 60 * time.Millisecond
 	micStaleAfter   = 500 * time.Millisecond
 	micCheckEvery   = time.Second
+	micGiveUpAfter  = 3 * time.Second // listing failing and no audio
 	micWatchTick    = 250 * time.Millisecond
 	// micFloodFactor × real time over a second is no clock-driven device.
 	micFloodFactor = 10
@@ -78,14 +81,14 @@ func OpenMic(id string) (*Mic, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audio context: %w", err)
 	}
-	m := &Mic{dev: d, buf: newMicBuffer(time.Now), mctx: mctx, stop: make(chan struct{})}
+	m := &Mic{dev: d, buf: newMicBuffer(time.Now), mctx: mctx, stop: make(chan struct{}), giveUp: micGiveUpAfter}
 	if err := m.open(); err != nil {
 		_ = mctx.Uninit()
 		mctx.Free()
 		return nil, err
 	}
 	m.wg.Add(1)
-	go m.watch(presentNow)
+	go m.watch(m.listed)
 	return m, nil
 }
 
@@ -105,6 +108,8 @@ func (m *Mic) open() error {
 		return fmt.Errorf("%w: audio input %q went away", ErrNoDevice, m.dev.ID)
 	}
 	cfg := malgo.DefaultDeviceConfig(malgo.Capture)
+	// Pointer copies the id into C memory that nobody frees: a few hundred
+	// bytes per OpenMic, once per process.
 	cfg.Capture.DeviceID = id.Pointer()
 	cfg.Capture.Format = malgo.FormatF32
 	cfg.Capture.Channels = 1
@@ -152,27 +157,33 @@ func (m *Mic) Close() error {
 	return m.closeErr
 }
 
-// presentNow reports whether the audio input id is listed now.
-func presentNow(id string) (bool, error) {
-	caps, _, err := ListAudioDevices()
+// listed reports whether the device is listed now, asking the capture's
+// own context: a fresh one would fall back to ALSA when PulseAudio does not
+// answer (a restart, its client limit) and list other devices without an
+// error. The watchdog is the only caller once open has returned, and a
+// device runs on a PulseAudio connection of its own, so the context's
+// listing (unsafe only against itself) is free to use.
+func (m *Mic) listed(id string) (bool, error) {
+	infos, err := m.mctx.Devices(malgo.Capture)
 	if err != nil {
 		return false, err
 	}
-	for _, d := range caps {
-		if d.ID == id {
+	for i := range infos {
+		if infos[i].ID.String() == id {
 			return true, nil
 		}
 	}
 	return false, nil
 }
 
-// watch ends the capture when the device is gone or floods, and stops the
-// device then.
+// watch ends the capture when the device is no longer listed, when the
+// listing has failed and no audio came for giveUp, or when it floods; and
+// stops the device then.
 func (m *Mic) watch(present func(string) (bool, error)) {
 	defer m.wg.Done()
 	t := time.NewTicker(micWatchTick)
 	defer t.Stop()
-	lastCheck := time.Now()
+	var lastCheck, failingSince time.Time
 	for {
 		select {
 		case <-m.stop:
@@ -184,16 +195,26 @@ func (m *Mic) watch(present func(string) (bool, error)) {
 			return
 		}
 		now := time.Now()
-		if now.Sub(m.buf.lastPush()) < micStaleAfter && now.Sub(lastCheck) < micCheckEvery {
+		silent := now.Sub(m.buf.lastPush())
+		if silent < micStaleAfter && now.Sub(lastCheck) < micCheckEvery {
 			continue
 		}
 		lastCheck = now
-		// A failed listing (the audio server restarting) proves nothing.
-		if ok, err := present(m.dev.ID); err == nil && !ok {
-			m.buf.end(io.EOF)
-			m.halt()
-			return
+		ok, err := present(m.dev.ID)
+		switch {
+		case err == nil && !ok:
+		case err == nil:
+			failingSince = time.Time{}
+			continue
+		case failingSince.IsZero():
+			failingSince = now
+			continue
+		case silent < m.giveUp || now.Sub(failingSince) < m.giveUp:
+			continue // a failed listing alone proves nothing
 		}
+		m.buf.end(io.EOF)
+		m.halt()
+		return
 	}
 }
 
@@ -210,6 +231,7 @@ type micBuffer struct {
 
 	mu       sync.Mutex
 	started  bool // audio came at least once
+	starved  bool // a wait for audio ran out; cleared by the next push
 	samples  []float32
 	err      error // set once: io.EOF (gone), errMicFlood, ErrClosed
 	winStart time.Time
@@ -255,7 +277,7 @@ func (b *micBuffer) push(s []float32) {
 		}
 		b.winStart, b.winCount = now, 0
 	}
-	b.started = true
+	b.started, b.starved = true, false
 	b.samples = append(b.samples, s...)
 	if n := len(b.samples); n > micMaxBuffered {
 		b.dropped.Add(int64(n - micKeepBuffered))
@@ -302,14 +324,19 @@ func (b *micBuffer) read(frame []float32, stop <-chan struct{}) error {
 			b.mu.Unlock()
 			return err
 		case n >= len(frame) || (n > 0 && b.err != nil):
-			k := copy(frame, b.samples)
-			clear(frame[k:])
-			b.samples = append(b.samples[:0], b.samples[k:]...)
+			b.take(frame)
 			b.mu.Unlock()
 			return nil
 		case b.err != nil:
 			b.mu.Unlock()
 			return io.EOF
+		case !b.started || b.starved:
+			// No audio yet (a stream starting), or none since the last
+			// wait ran out: silence at once, so that the track keeps its
+			// pace instead of slowing to one frame per wait.
+			b.takePadded(frame)
+			b.mu.Unlock()
+			return nil
 		}
 		b.mu.Unlock()
 		if timeout == nil {
@@ -323,14 +350,31 @@ func (b *micBuffer) read(frame []float32, stop <-chan struct{}) error {
 			return ErrClosed
 		case <-timeout:
 			b.mu.Lock()
-			if b.started { // not the device's start-up
-				b.underruns.Add(1)
+			if len(b.samples) >= len(frame) { // came as the wait ran out
+				b.take(frame)
+			} else {
+				b.starved = true
+				b.takePadded(frame)
 			}
-			k := copy(frame, b.samples)
-			clear(frame[k:])
-			b.samples = b.samples[:0]
 			b.mu.Unlock()
 			return nil
 		}
 	}
+}
+
+// take moves the first len(frame) samples (or all there are) into frame,
+// padding with silence. Call with mu held.
+func (b *micBuffer) take(frame []float32) {
+	k := copy(frame, b.samples)
+	clear(frame[k:])
+	b.samples = append(b.samples[:0], b.samples[k:]...)
+}
+
+// takePadded is take for a frame the device was too late for: counted as
+// an underrun once the device has started. Call with mu held.
+func (b *micBuffer) takePadded(frame []float32) {
+	if b.started {
+		b.underruns.Add(1)
+	}
+	b.take(frame)
 }

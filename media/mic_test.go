@@ -121,11 +121,15 @@ func TestMicBufferUnderrunPadsWithSilence(t *testing.T) {
 
 func TestMicBufferLateDataIsWaitedFor(t *testing.T) {
 	b := newMicBuffer(time.Now)
+	b.push(ramp(PCMFrameSamples, 0)) // the device has started
+	frame := make([]float32, PCMFrameSamples)
+	if err := b.read(frame, nil); err != nil {
+		t.Fatal(err)
+	}
 	go func() {
 		time.Sleep(micUnderrunWait / 4)
 		b.push(ramp(PCMFrameSamples, 1))
 	}()
-	frame := make([]float32, PCMFrameSamples)
 	if err := b.read(frame, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -197,6 +201,7 @@ func TestMicBufferFlood(t *testing.T) {
 
 func TestMicBufferStop(t *testing.T) {
 	b := newMicBuffer(time.Now)
+	b.push(ramp(10, 1)) // started, a frame short: a read waits
 	stop := make(chan struct{})
 	close(stop)
 	if err := b.read(make([]float32, PCMFrameSamples), stop); !errors.Is(err, ErrClosed) {
@@ -216,7 +221,7 @@ func TestMicWatchEndsWhenUnlisted(t *testing.T) {
 	}
 	halted := make(chan struct{})
 	m := &Mic{dev: AudioDevice{ID: "x"}, buf: newMicBuffer(time.Now), stop: make(chan struct{}),
-		halt: func() { close(halted) }}
+		halt: func() { close(halted) }, giveUp: time.Hour}
 	m.wg.Add(1)
 	go m.watch(present)
 	defer func() {
@@ -251,5 +256,64 @@ func TestMicWatchEndsWhenUnlisted(t *testing.T) {
 func TestOpenMicRefusesALSANull(t *testing.T) {
 	if _, err := OpenMic(alsaNullID); !errors.Is(err, ErrNoDevice) {
 		t.Fatalf("OpenMic(null): %v, want ErrNoDevice", err)
+	}
+}
+
+// A listing that keeps failing while no audio comes ends the capture after
+// giveUp (the audio server went away with the device).
+func TestMicWatchGivesUp(t *testing.T) {
+	halted := make(chan struct{})
+	m := &Mic{dev: AudioDevice{ID: "x"}, buf: newMicBuffer(time.Now), stop: make(chan struct{}),
+		halt: func() { close(halted) }, giveUp: 300 * time.Millisecond}
+	m.wg.Add(1)
+	go m.watch(func(string) (bool, error) { return false, errors.New("connection refused") })
+	defer func() {
+		close(m.stop)
+		m.wg.Wait()
+	}()
+	select {
+	case <-halted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("capture not ended while the listing kept failing without audio")
+	}
+	if !m.buf.ended() {
+		t.Fatal("halted without ending the buffer")
+	}
+}
+
+// Once a wait for audio ran out, reads return silence at once until audio
+// comes again: the track keeps its pace.
+func TestMicBufferStarvedKeepsPace(t *testing.T) {
+	b := newMicBuffer(time.Now)
+	frame := make([]float32, PCMFrameSamples)
+	start := time.Now()
+	for range 5 { // before the device's first audio
+		if err := b.read(frame, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := time.Since(start); d > micUnderrunWait {
+		t.Fatalf("5 start-up reads took %s: they must not wait", d)
+	}
+	b.push(ramp(PCMFrameSamples, 1))
+	_ = b.read(frame, nil)
+	_ = b.read(frame, nil) // waits, runs out: starved
+	start = time.Now()
+	for range 5 {
+		_ = b.read(frame, nil)
+	}
+	if d := time.Since(start); d > micUnderrunWait {
+		t.Fatalf("5 starved reads took %s: they must not wait", d)
+	}
+	if n := b.underruns.Load(); n != 6 {
+		t.Fatalf("%d padded frames counted, want 6 (not the 5 before start-up)", n)
+	}
+	b.push(ramp(PCMFrameSamples/2, 1)) // audio again: a short frame is waited for
+	go func() {
+		time.Sleep(micUnderrunWait / 4)
+		b.push(ramp(PCMFrameSamples/2, 1000))
+	}()
+	if err := b.read(frame, nil); err != nil || frame[PCMFrameSamples-1] == 0 {
+		t.Fatalf("after starving, a frame coming in two halves was not waited for: %v", err)
 	}
 }
