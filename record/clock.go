@@ -39,6 +39,12 @@ type trackClock struct {
 	lastExt  int64
 	lastArr  int64
 	lastWall int64
+	// lastSpan is the duration of the latest frame as the RTP clock gave
+	// it (1 ms until known): a re-anchored frame starts no earlier than
+	// the previous frame's end, so frames never overlap in the file (an
+	// Opus packet 1 ms after a 20-ms one is time going backwards to a
+	// decoder).
+	lastSpan int64
 
 	hasSR bool
 	srNTP int64 // sender's wall clock, ns since the Unix epoch
@@ -49,7 +55,7 @@ func newTrackClock(rate uint32) trackClock {
 	if rate == 0 {
 		rate = 90000
 	}
-	return trackClock{rate: int64(rate)}
+	return trackClock{rate: int64(rate), lastSpan: int64(time.Millisecond)}
 }
 
 func (c *trackClock) span(dExt int64) int64 {
@@ -71,8 +77,13 @@ func (c *trackClock) wall(ext, arrival int64, restart bool) (wall int64, reancho
 	if !c.anchored || restart {
 		c.anchored, reanchored = true, had
 		c.anchorExt, c.anchorWall = ext, arrival
+		if had && arrival < prev+c.lastSpan {
+			c.anchorWall = prev + c.lastSpan
+		}
 		// Reports made before the discontinuity describe the old timeline.
 		c.hasSR = false
+	} else if d := c.span(ext - c.lastExt); d > 0 && d <= int64(time.Second) {
+		c.lastSpan = d
 	}
 	wall = c.anchorWall + c.span(ext-c.anchorExt)
 	if had && wall <= prev {

@@ -41,6 +41,12 @@ func TestTrackClock(t *testing.T) {
 			{0, 1000, false, 1000, false},
 			{500, 1000, true, 1001, true},
 		}},
+		{"a re-anchored frame starts after the previous one ends", []step{
+			{0, 1000, false, 1000, false},
+			{3000, 1033, false, 1033, false}, // 33 ms frames
+			{90000 * 100, 1040, false, 1066, true},
+			{90000*100 + 3000, 1075, false, 1099, false},
+		}},
 	}
 	for _, c := range cases {
 		clk := newTrackClock(90000)

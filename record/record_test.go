@@ -258,6 +258,32 @@ func TestPublisherRestart(t *testing.T) {
 	decodeClean(t, cl.Path)
 }
 
+// A new encoder whose frames arrive while the old one's timeline is still
+// running (its last frames came in a burst): the new frames follow the old
+// ones' end instead of overlapping them, and the file decodes cleanly.
+func TestPublisherRestartOverlapping(t *testing.T) {
+	for _, at := range []time.Duration{1900 * time.Millisecond, 1950 * time.Millisecond} {
+		t.Run(at.String(), func(t *testing.T) {
+			r, ev := newTestRecorder(t, Config{})
+			sinks := []engine.PacketSink{
+				r.HandleTrack(track("alice", "video", CodecVP8)),
+				r.HandleTrack(track("alice", "audio", CodecOpus)),
+			}
+			feed(sinks, userMedia(t, CodecVP8, 1, 1200), base)
+			second := userMedia(t, CodecVP8, 1, 1200)
+			for _, p := range second {
+				p.p.SequenceNumber += 20000
+				p.p.Timestamp += 123456789
+			}
+			feed(sinks, second, base.Add(at))
+			for _, s := range sinks {
+				s.Close()
+			}
+			decodeClean(t, closedOf(ev.wait(t, EventFileClosed, 1, nil)).Path)
+		})
+	}
+}
+
 // A mute with the RTP clock standing still: the gap stays a gap, and audio
 // and video stay aligned after it.
 func TestMuteGapKeepsSync(t *testing.T) {
