@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -97,4 +98,79 @@ func TestRunDevicesWatchDuration(t *testing.T) {
 	if !strings.Contains(stderr.String(), "watching devices") {
 		t.Errorf("stderr: %s", stderr.String())
 	}
+}
+
+// seqDevices returns its snapshots in turn, then the last one forever.
+type seqDevices struct {
+	mu    sync.Mutex
+	snaps [][]devices.Device
+}
+
+func (s *seqDevices) Enumerate(context.Context) ([]devices.Device, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.snaps[0]
+	if len(s.snaps) > 1 {
+		s.snaps = s.snaps[1:]
+	}
+	return d, nil
+}
+
+// The watcher of a joined session prints changes to the session's sink
+// (not the baseline), and stop waits for it.
+func TestDeviceWatchInSession(t *testing.T) {
+	mic := devices.Device{Kind: devices.AudioInput, DeviceID: "m", Label: "Mic"}
+	cam := devices.Device{Kind: devices.VideoInput, DeviceID: "c", Label: "Cam"}
+	var stdout syncWriter
+	f := &roomFlags{}
+	f.level = "info"
+	se, err := f.newSession(context.Background(), Streams{Out: &stdout, ErrOut: &bytes.Buffer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := deviceWatch{interval: 5 * time.Millisecond, enum: &seqDevices{snaps: [][]devices.Device{{mic}, {mic, cam}, {cam}}}}
+	stop := w.start(se)
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(stdout.String(), "\n") < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop()
+	se.cancel()
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+		l, err := event.Decode([]byte(line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, l.Event+" "+string(l.Data.(json.RawMessage)))
+	}
+	want := []string{
+		`video_input_changed {"state":"added","deviceId":"c"}`,
+		`audio_input_changed {"state":"removed","deviceId":"m"}`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if err := (&deviceWatch{interval: -time.Second}).check(); ExitCode(err) != ExitUsage {
+		t.Errorf("negative --device-interval: %v", err)
+	}
+	(&deviceWatch{}).start(se)() // 0: no watcher, and stop returns at once
+}
+
+// syncWriter is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncWriter struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }
