@@ -31,7 +31,7 @@ const alsaNullID = "6e756c6c"
 // a server answers, ALSA otherwise. A fresh context each time sees a
 // PulseAudio server that started or restarted since the last call.
 func withAudioContext(f func(*malgo.AllocatedContext) error) error {
-	mctx, err := malgo.InitContext(nil, malgo.ContextConfig{}, nil)
+	mctx, err := newAudioContext()
 	if err != nil {
 		return fmt.Errorf("audio context: %w", err)
 	}

@@ -77,7 +77,7 @@ func OpenMic(id string) (*Mic, error) {
 	if err != nil {
 		return nil, err
 	}
-	mctx, err := malgo.InitContext(nil, malgo.ContextConfig{}, nil)
+	mctx, err := newAudioContext()
 	if err != nil {
 		return nil, fmt.Errorf("audio context: %w", err)
 	}
