@@ -158,6 +158,17 @@ func (c *cameraSource) Read() (image.Image, func(), error) {
 	}
 }
 
+// stopped reports that Read returns no more frames: the camera ended or
+// was closed.
+func (c *cameraSource) stopped() bool {
+	select {
+	case <-c.ended:
+		return true
+	default:
+		return c.isClosed()
+	}
+}
+
 func nodeExists(path string) bool {
 	if path == "" {
 		return true

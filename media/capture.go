@@ -88,7 +88,7 @@ func (s *CaptureSource) addCamera(id string, vc TestConfig) error {
 		return err
 	}
 	track := mediadevices.NewVideoTrack(src, mediadevices.NewCodecSelector(mediadevices.WithVideoEncoders(enc)))
-	s.add(track, enc.RTPCodec(), info, src.ended)
+	s.add(track, enc.RTPCodec(), info, src.ended, src.stopped)
 	s.camera, s.camMode = src.d.Info().Label, mode
 	return nil
 }

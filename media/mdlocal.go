@@ -26,6 +26,9 @@ type mdLocal struct {
 	streamID string
 	mime     string
 	rtcp     rtcpDrainer
+	// stopped reports that the track's source has ended or was closed, so
+	// that mediadevices' sending goroutine returns by itself (nil: never).
+	stopped func() bool
 }
 
 func (l *mdLocal) ID() string                { return l.id }
@@ -63,7 +66,17 @@ func (l *mdLocal) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters,
 
 // Unbind gets pion's context, not our wrapper: mediadevices keys bindings
 // by ctx.ID(), which the wrapper passes through.
+//
+// Not once the source has stopped: mediadevices' unbind takes the binding
+// out of its table, then sends on a channel that only the sending goroutine
+// receives from or closes — and a goroutine ending on the source's EOF at
+// that moment finds its binding gone and does neither, so Unbind blocks
+// forever (seen in CI: a test source closed just before its PeerConnection).
+// A goroutine whose source stopped ends by itself and unbinds itself.
 func (l *mdLocal) Unbind(ctx webrtc.TrackLocalContext) error {
+	if l.stopped != nil && l.stopped() {
+		return nil
+	}
 	return l.track.Unbind(ctx)
 }
 

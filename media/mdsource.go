@@ -34,8 +34,10 @@ func newMDSource(name string) *mdSource {
 }
 
 // add appends a track. ended is closed when the track's media ends by
-// itself; a nil channel means it never does.
-func (s *mdSource) add(md mediadevices.Track, c *codec.RTPCodec, info TrackInfo, ended <-chan struct{}) {
+// itself; a nil channel means it never does. stopped reports that the
+// track's source returns no more media (ended or closed); see
+// mdLocal.Unbind.
+func (s *mdSource) add(md mediadevices.Track, c *codec.RTPCodec, info TrackInfo, ended <-chan struct{}, stopped func() bool) {
 	params := c.RTPCodecParameters
 	typ := webrtc.RTPCodecTypeAudio
 	if info.Kind == KindVideo {
@@ -49,7 +51,7 @@ func (s *mdSource) add(md mediadevices.Track, c *codec.RTPCodec, info TrackInfo,
 	s.kinds = append(s.kinds, typ)
 	s.md = append(s.md, md)
 	s.tracks = append(s.tracks, Track{
-		Local: &mdLocal{track: md, id: info.Kind, streamID: s.streamID, mime: params.MimeType},
+		Local: &mdLocal{track: md, id: info.Kind, streamID: s.streamID, mime: params.MimeType, stopped: stopped},
 		Info:  info,
 		Ended: ended,
 	})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/mediadevices"
@@ -74,7 +75,7 @@ func (s *mdSource) addPCM(r PCMReader, cfg PCMConfig) error {
 	s.add(md, params.RTPCodec(), TrackInfo{
 		Kind: KindAudio, Codec: CodecOpus, SampleRate: PCMSampleRate,
 		Channel: cfg.Channels, Bitrate: cfg.Bitrate,
-	}, ended)
+	}, ended, rs.stopped.Load)
 	return nil
 }
 
@@ -87,9 +88,10 @@ type pcmReaderSource struct {
 	stop     chan struct{} // closed by Close
 	ended    chan struct{} // closed when r ends
 
-	mu        sync.Mutex // one Read at a time; guards the fields below
-	next      time.Time  // when the next frame is due
-	done      bool       // r ended or Close
+	mu        sync.Mutex  // one Read at a time; guards the fields below
+	next      time.Time   // when the next frame is due
+	done      bool        // r ended or Close
+	stopped   atomic.Bool // done, readable without waiting for a Read
 	endOnce   sync.Once
 	closeOnce sync.Once
 }
@@ -99,6 +101,7 @@ func (p *pcmReaderSource) ID() string { return p.id }
 // Close unblocks a Read waiting for its slot; the next Read returns
 // io.EOF, which ends mediadevices' sending goroutine.
 func (p *pcmReaderSource) Close() error {
+	p.stopped.Store(true)
 	p.closeOnce.Do(func() { close(p.stop) })
 	return nil
 }
@@ -120,6 +123,7 @@ func (p *pcmReaderSource) Read() (wave.Audio, func(), error) {
 		case <-p.stop:
 			t.Stop()
 			p.done = true
+			p.stopped.Store(true)
 			return nil, func() {}, io.EOF
 		}
 	case now.Sub(p.next) > 10*pcmFrame:
@@ -130,6 +134,7 @@ func (p *pcmReaderSource) Read() (wave.Audio, func(), error) {
 	select {
 	case <-p.stop:
 		p.done = true
+		p.stopped.Store(true)
 		return nil, func() {}, io.EOF
 	default:
 	}
@@ -137,6 +142,7 @@ func (p *pcmReaderSource) Read() (wave.Audio, func(), error) {
 	a := wave.NewFloat32Interleaved(wave.ChunkInfo{Len: PCMFrameSamples, Channels: p.channels, SamplingRate: PCMSampleRate})
 	if err := p.r.ReadPCM(a.Data); err != nil {
 		p.done = true
+		p.stopped.Store(true)
 		p.endOnce.Do(func() { close(p.ended) })
 		if !errors.Is(err, io.EOF) {
 			return nil, func() {}, fmt.Errorf("pcm reader: %w", err)

@@ -120,7 +120,7 @@ func NewTestSource(cfg TestConfig) (Source, error) {
 			return nil, err
 		}
 		track := mediadevices.NewVideoTrack(src, mediadevices.NewCodecSelector(mediadevices.WithVideoEncoders(enc)))
-		s.add(track, enc.RTPCodec(), info, nil) // a test source never ends by itself
+		s.add(track, enc.RTPCodec(), info, nil, src.isClosed) // a test source never ends by itself
 	}
 	if !cfg.NoAudio {
 		params, err := opus.NewParams()
@@ -138,7 +138,7 @@ func NewTestSource(cfg TestConfig) (Source, error) {
 		s.audio = src
 		track := mediadevices.NewAudioTrack(src, mediadevices.NewCodecSelector(mediadevices.WithAudioEncoders(&params)))
 		info := TrackInfo{Kind: KindAudio, Codec: CodecOpus, SampleRate: 48000, Channel: 1, Bitrate: testAudioBitrate}
-		s.add(track, params.RTPCodec(), info, nil)
+		s.add(track, params.RTPCodec(), info, nil, src.isClosed)
 	}
 	return s, nil
 }
