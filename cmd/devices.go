@@ -42,8 +42,10 @@ until SIGINT/SIGTERM or --duration.
 
 Audio devices come from miniaudio (PulseAudio when a server is reachable,
 ALSA otherwise, where plugin PCMs such as "null" and "pulse" are listed as
-devices); video devices from /dev/video* through mediadevices' camera driver.
-Devices are listed, never opened.
+devices); cameras are found as mediadevices' camera driver finds them
+(/dev/v4l/by-id, /dev/v4l/by-path, /dev/video*). Devices are listed, never
+opened. The deviceIds are what join --publish mic:ID / camera:ID and
+mix-audio --mic ID take.
 
 ` + exitCodesHelp,
 		Example: `  roomctl devices | jq -r 'select(.data.kind=="audioinput") | .data.label'
