@@ -195,6 +195,10 @@ func logMicGlitches(se *session, m *media.Mic) {
 		return
 	}
 	u, d := m.Glitches()
-	se.log.Info("audio input done", "deviceId", m.Device().ID, "silencePaddedFrames", u,
-		"droppedMs", d*1000/media.PCMSampleRate)
+	startUp, ok := m.StartUp()
+	if !ok {
+		startUp = -1
+	}
+	se.log.Info("audio input done", "deviceId", m.Device().ID, "startUpMs", startUp.Milliseconds(),
+		"silencePaddedFrames", u, "droppedMs", d*1000/media.PCMSampleRate)
 }

@@ -132,10 +132,18 @@ func (m *Mic) open() error {
 
 // Glitches counts the frames padded with silence because the device was
 // late (not counting the silence before its first audio: a PulseAudio
-// stream takes 0.5-1 s to start), and the samples dropped because it was
+// stream can take up to 2 s to start), and the samples dropped because it was
 // ahead.
 func (m *Mic) Glitches() (underruns, droppedSamples int64) {
 	return m.buf.underruns.Load(), m.buf.dropped.Load()
+}
+
+// StartUp is how long the device took from opening to its first audio;
+// ok is false while none came.
+func (m *Mic) StartUp() (d time.Duration, ok bool) {
+	m.buf.mu.Lock()
+	defer m.buf.mu.Unlock()
+	return m.buf.firstAudio.Sub(m.buf.created), m.buf.started
 }
 
 // Device is the audio input being captured.
@@ -229,17 +237,19 @@ type micBuffer struct {
 	underruns atomic.Int64
 	dropped   atomic.Int64
 
-	mu       sync.Mutex
-	started  bool // audio came at least once
-	starved  bool // a wait for audio ran out; cleared by the next push
-	samples  []float32
-	err      error // set once: io.EOF (gone), errMicFlood, ErrClosed
-	winStart time.Time
-	winCount int
+	mu         sync.Mutex
+	started    bool // audio came at least once
+	created    time.Time
+	firstAudio time.Time // when it first came
+	starved    bool      // a wait for audio ran out; cleared by the next push
+	samples    []float32
+	err        error // set once: io.EOF (gone), errMicFlood, ErrClosed
+	winStart   time.Time
+	winCount   int
 }
 
 func newMicBuffer(now func() time.Time) *micBuffer {
-	b := &micBuffer{now: now, ready: make(chan struct{}, 1)}
+	b := &micBuffer{now: now, ready: make(chan struct{}, 1), created: now()}
 	b.last.Store(now().UnixNano())
 	return b
 }
@@ -276,6 +286,9 @@ func (b *micBuffer) push(s []float32) {
 			b.err = errMicFlood
 		}
 		b.winStart, b.winCount = now, 0
+	}
+	if !b.started {
+		b.firstAudio = now
 	}
 	b.started, b.starved = true, false
 	b.samples = append(b.samples, s...)
