@@ -179,13 +179,18 @@ func captureError(flag string, err error) error {
 
 // logCapture tells on stderr which devices a capture source opened.
 func logCapture(se *session, c *media.CaptureSource) {
-	if d := c.MicDevice(); d.ID != "" {
-		se.log.Info("capturing audio input", "deviceId", d.ID, "label", d.Name)
+	if m := c.Mic(); m != nil {
+		logMicOpened(se, m)
 	}
 	if id, mode := c.CameraID(); id != "" {
 		se.log.Info("capturing camera", "deviceId", id, "size", fmt.Sprintf("%dx%d", mode.Width, mode.Height),
 			"fps", mode.FrameRate, "format", mode.FrameFormat)
 	}
+}
+
+// logMicOpened tells on stderr which audio input is captured.
+func logMicOpened(se *session, m *media.Mic) {
+	se.log.Info("capturing audio input", "deviceId", m.Device().ID, "label", m.Device().Name)
 }
 
 // logMicGlitches tells on stderr how often the microphone's clock and ours

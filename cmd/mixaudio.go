@@ -207,8 +207,7 @@ func runMixAudio(ctx context.Context, o *mixAudioOptions, s Streams) error {
 		}
 		defer closeLogged(se.log, "microphone", mic)
 		defer logMicGlitches(se, mic)
-		d := mic.Device()
-		se.log.Info("capturing audio input", "deviceId", d.ID, "label", d.Name)
+		logMicOpened(se, mic)
 	}
 	mx, err := newMixer(se.sink, o.mixerConfig(se, mic))
 	if err != nil {

@@ -189,12 +189,12 @@ func (e *Engine) uplinkState() linkState {
 		}
 		counts = append(counts, streamCount{
 			ssrc: c.ssrc.Load(), lost: ri.PacketsLost, received: ri.PacketsReceived,
-			repaired: fb, muted: e.localMuted(c.kind) || p.ended(i),
+			repaired: fb, muted: e.localMuted(c.kind) || ended(p.tracks[i]),
 		})
 		if ri.RoundTripTimeMeasurements > 0 && (!s.rttKnown || ri.RoundTripTime > s.rtt) {
 			s.rtt, s.rttKnown = max(0, ri.RoundTripTime), true
 		}
-		if c.kind == "video" && !e.localMuted("video") && !p.ended(i) {
+		if c.kind == "video" && !e.localMuted("video") && !ended(p.tracks[i]) {
 			s.video = true
 		}
 	}
@@ -275,7 +275,7 @@ func (e *Engine) checkExceptions(judge bool) {
 		for i, c := range p.sent {
 			// A track whose source ended (a file without --loop, reported
 			// as *_track_end) is quiet by design, like a muted one.
-			muted := e.localMuted(c.kind) || p.ended(i)
+			muted := e.localMuted(c.kind) || ended(p.tracks[i])
 			switch c.kind {
 			case "audio":
 				step(me, excAudioSendBitrate, minBytes, c, c.bytes.Load(), muted)
@@ -308,19 +308,5 @@ func (e *Engine) checkExceptions(judge bool) {
 		if !seen[k] {
 			delete(q.watches, k)
 		}
-	}
-}
-
-// ended reports whether the source of the publisher's i-th track ended by
-// itself.
-func (p *publisher) ended(i int) bool {
-	if p.tracks[i].Ended == nil {
-		return false
-	}
-	select {
-	case <-p.tracks[i].Ended:
-		return true
-	default:
-		return false
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -34,7 +35,7 @@ func openCamera(id string, want prop.Video) (*cameraSource, prop.Video, error) {
 	driverMu.Lock()
 	defer driverMu.Unlock()
 	d, err := findCamera(id)
-	if errors.Is(err, ErrNoDevice) && id != "" && listed(id) {
+	if errors.Is(err, ErrNoDevice) && id != "" && cameraListed(id) {
 		camera.Initialize()
 		d, err = findCamera(id)
 	}
@@ -69,14 +70,9 @@ func openCamera(id string, want prop.Video) (*cameraSource, prop.Video, error) {
 	return src, p, nil
 }
 
-// listed reports whether ListCameras sees the camera id.
-func listed(id string) bool {
-	for _, c := range ListCameras() {
-		if c.ID == id {
-			return true
-		}
-	}
-	return false
+// cameraListed reports whether ListCameras sees the camera id.
+func cameraListed(id string) bool {
+	return slices.ContainsFunc(ListCameras(), func(c Camera) bool { return c.ID == id })
 }
 
 // findCamera returns the registered camera labelled id, or for "" the

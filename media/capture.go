@@ -31,8 +31,7 @@ type CaptureConfig struct {
 // goes away; the other track goes on.
 type CaptureSource struct {
 	*mdSource
-	m       *Mic
-	mic     AudioDevice
+	mic     *Mic
 	camera  string
 	camMode prop.Video
 }
@@ -63,7 +62,7 @@ func NewCaptureSource(cfg CaptureConfig) (*CaptureSource, error) {
 			return nil, err
 		}
 		s.closers = append(s.closers, m)
-		s.m, s.mic = m, m.Device()
+		s.mic = m
 		if err := s.addPCM(m, PCMConfig{Channels: 1, Bitrate: cfg.AudioBitrate}); err != nil {
 			_ = s.closeAll()
 			return nil, err
@@ -93,11 +92,8 @@ func (s *CaptureSource) addCamera(id string, vc TestConfig) error {
 	return nil
 }
 
-// MicDevice is the audio input captured (zero without a microphone).
-func (s *CaptureSource) MicDevice() AudioDevice { return s.mic }
-
 // Mic is the microphone captured, nil without one.
-func (s *CaptureSource) Mic() *Mic { return s.m }
+func (s *CaptureSource) Mic() *Mic { return s.mic }
 
 // CameraID is the camera captured ("" without a camera) and the mode it
 // runs in.

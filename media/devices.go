@@ -46,27 +46,26 @@ func withAudioContext(f func(*malgo.AllocatedContext) error) error {
 // now. It opens none of them.
 func ListAudioDevices() (capture, playback []AudioDevice, err error) {
 	err = withAudioContext(func(mctx *malgo.AllocatedContext) error {
-		if capture, err = audioDevices(mctx, malgo.Capture); err != nil {
+		infos, err := mctx.Devices(malgo.Capture)
+		if err != nil {
 			return fmt.Errorf("list audio inputs: %w", err)
 		}
-		if playback, err = audioDevices(mctx, malgo.Playback); err != nil {
+		capture = audioDevices(infos)
+		if infos, err = mctx.Devices(malgo.Playback); err != nil {
 			return fmt.Errorf("list audio outputs: %w", err)
 		}
+		playback = audioDevices(infos)
 		return nil
 	})
 	return capture, playback, err
 }
 
-func audioDevices(mctx *malgo.AllocatedContext, typ malgo.DeviceType) ([]AudioDevice, error) {
-	infos, err := mctx.Devices(typ)
-	if err != nil {
-		return nil, err
-	}
+func audioDevices(infos []malgo.DeviceInfo) []AudioDevice {
 	ds := make([]AudioDevice, 0, len(infos))
 	for i := range infos {
 		ds = append(ds, AudioDevice{ID: infos[i].ID.String(), Name: infos[i].Name(), IsDefault: infos[i].IsDefault != 0})
 	}
-	return ds, nil
+	return ds
 }
 
 // pickMic chooses the capture device for id among ds: the one with that

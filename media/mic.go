@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,20 +70,12 @@ func OpenMic(id string) (*Mic, error) {
 	if err := refuseNull(id); err != nil {
 		return nil, err
 	}
-	caps, _, err := ListAudioDevices()
-	if err != nil {
-		return nil, err
-	}
-	d, err := pickMic(caps, id)
-	if err != nil {
-		return nil, err
-	}
 	mctx, err := newAudioContext()
 	if err != nil {
 		return nil, fmt.Errorf("audio context: %w", err)
 	}
-	m := &Mic{dev: d, buf: newMicBuffer(time.Now), mctx: mctx, stop: make(chan struct{}), giveUp: micGiveUpAfter}
-	if err := m.open(); err != nil {
+	m := &Mic{buf: newMicBuffer(time.Now), mctx: mctx, stop: make(chan struct{}), giveUp: micGiveUpAfter}
+	if err := m.open(id); err != nil {
 		_ = mctx.Uninit()
 		mctx.Free()
 		return nil, err
@@ -92,25 +85,20 @@ func OpenMic(id string) (*Mic, error) {
 	return m, nil
 }
 
-func (m *Mic) open() error {
+// open picks the audio input id on the capture's own context and starts it.
+func (m *Mic) open(id string) error {
 	infos, err := m.mctx.Devices(malgo.Capture)
 	if err != nil {
 		return fmt.Errorf("list audio inputs: %w", err)
 	}
-	var id *malgo.DeviceID
-	for i := range infos {
-		if infos[i].ID.String() == m.dev.ID {
-			id = &infos[i].ID
-			break
-		}
+	if m.dev, err = pickMic(audioDevices(infos), id); err != nil {
+		return err
 	}
-	if id == nil {
-		return fmt.Errorf("%w: audio input %q went away", ErrNoDevice, m.dev.ID)
-	}
+	i := slices.IndexFunc(infos, func(in malgo.DeviceInfo) bool { return in.ID.String() == m.dev.ID })
 	cfg := malgo.DefaultDeviceConfig(malgo.Capture)
 	// Pointer copies the id into C memory that nobody frees: a few hundred
 	// bytes per OpenMic, once per process.
-	cfg.Capture.DeviceID = id.Pointer()
+	cfg.Capture.DeviceID = infos[i].ID.Pointer()
 	cfg.Capture.Format = malgo.FormatF32
 	cfg.Capture.Channels = 1
 	cfg.SampleRate = PCMSampleRate
@@ -176,12 +164,7 @@ func (m *Mic) listed(id string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	for i := range infos {
-		if infos[i].ID.String() == id {
-			return true, nil
-		}
-	}
-	return false, nil
+	return slices.ContainsFunc(audioDevices(infos), func(d AudioDevice) bool { return d.ID == id }), nil
 }
 
 // watch ends the capture when the device is no longer listed, when the
@@ -258,9 +241,6 @@ func (b *micBuffer) lastPush() time.Time { return time.Unix(0, b.last.Load()) }
 
 // pushF32LE appends frames little-endian float32 mono samples.
 func (b *micBuffer) pushF32LE(p []byte, frames int) {
-	if b.ended() {
-		return
-	}
 	frames = min(frames, len(p)/4)
 	s := make([]float32, frames)
 	for i := range s {

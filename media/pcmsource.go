@@ -75,7 +75,7 @@ func (s *mdSource) addPCM(r PCMReader, cfg PCMConfig) error {
 	s.add(md, params.RTPCodec(), TrackInfo{
 		Kind: KindAudio, Codec: CodecOpus, SampleRate: PCMSampleRate,
 		Channel: cfg.Channels, Bitrate: cfg.Bitrate,
-	}, ended, rs.stopped.Load)
+	}, ended, rs.done.Load)
 	return nil
 }
 
@@ -88,10 +88,9 @@ type pcmReaderSource struct {
 	stop     chan struct{} // closed by Close
 	ended    chan struct{} // closed when r ends
 
-	mu        sync.Mutex  // one Read at a time; guards the fields below
+	mu        sync.Mutex  // one Read at a time; guards next
 	next      time.Time   // when the next frame is due
-	done      bool        // r ended or Close
-	stopped   atomic.Bool // done, readable without waiting for a Read
+	done      atomic.Bool // r ended or Close; read without waiting for a Read
 	endOnce   sync.Once
 	closeOnce sync.Once
 }
@@ -101,7 +100,7 @@ func (p *pcmReaderSource) ID() string { return p.id }
 // Close unblocks a Read waiting for its slot; the next Read returns
 // io.EOF, which ends mediadevices' sending goroutine.
 func (p *pcmReaderSource) Close() error {
-	p.stopped.Store(true)
+	p.done.Store(true)
 	p.closeOnce.Do(func() { close(p.stop) })
 	return nil
 }
@@ -109,7 +108,7 @@ func (p *pcmReaderSource) Close() error {
 func (p *pcmReaderSource) Read() (wave.Audio, func(), error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.done {
+	if p.done.Load() {
 		return nil, func() {}, io.EOF
 	}
 	now := time.Now()
@@ -122,8 +121,6 @@ func (p *pcmReaderSource) Read() (wave.Audio, func(), error) {
 		case <-t.C:
 		case <-p.stop:
 			t.Stop()
-			p.done = true
-			p.stopped.Store(true)
 			return nil, func() {}, io.EOF
 		}
 	case now.Sub(p.next) > 10*pcmFrame:
@@ -133,16 +130,13 @@ func (p *pcmReaderSource) Read() (wave.Audio, func(), error) {
 	}
 	select {
 	case <-p.stop:
-		p.done = true
-		p.stopped.Store(true)
 		return nil, func() {}, io.EOF
 	default:
 	}
 	p.next = p.next.Add(pcmFrame)
 	a := wave.NewFloat32Interleaved(wave.ChunkInfo{Len: PCMFrameSamples, Channels: p.channels, SamplingRate: PCMSampleRate})
 	if err := p.r.ReadPCM(a.Data); err != nil {
-		p.done = true
-		p.stopped.Store(true)
+		p.done.Store(true)
 		p.endOnce.Do(func() { close(p.ended) })
 		if !errors.Is(err, io.EOF) {
 			return nil, func() {}, fmt.Errorf("pcm reader: %w", err)
