@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/roomctl/roomctl/engine"
-	"github.com/roomctl/roomctl/token"
+	"github.com/roomctl/roomctl/internal/engine"
+	"github.com/roomctl/roomctl/internal/token"
 )
 
 func run(t *testing.T, args ...string) (code int, stdout, stderr string) {

@@ -9,9 +9,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/roomctl/roomctl/devices"
-	"github.com/roomctl/roomctl/event"
-	"github.com/roomctl/roomctl/media"
+	"github.com/roomctl/roomctl/internal/devices"
+	"github.com/roomctl/roomctl/internal/event"
+	"github.com/roomctl/roomctl/internal/media"
 )
 
 type devicesOptions struct {

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/roomctl/roomctl/devices"
-	"github.com/roomctl/roomctl/event"
+	"github.com/roomctl/roomctl/internal/devices"
+	"github.com/roomctl/roomctl/internal/event"
 )
 
 type fakeDevices struct {

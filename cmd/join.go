@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/roomctl/roomctl/engine"
-	"github.com/roomctl/roomctl/media"
+	"github.com/roomctl/roomctl/internal/engine"
+	"github.com/roomctl/roomctl/internal/media"
 )
 
 type joinOptions struct {

@@ -10,9 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/roomctl/roomctl/engine"
-	"github.com/roomctl/roomctl/event"
-	"github.com/roomctl/roomctl/media"
+	"github.com/roomctl/roomctl/internal/engine"
+	"github.com/roomctl/roomctl/internal/event"
+	"github.com/roomctl/roomctl/internal/media"
 	"github.com/roomctl/roomctl/mixing"
 )
 

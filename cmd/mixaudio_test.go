@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/roomctl/roomctl/event"
+	"github.com/roomctl/roomctl/internal/event"
 	"github.com/roomctl/roomctl/mixing"
 )
 

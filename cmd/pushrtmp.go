@@ -12,10 +12,10 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
-	"github.com/roomctl/roomctl/engine"
-	"github.com/roomctl/roomctl/event"
+	"github.com/roomctl/roomctl/internal/engine"
+	"github.com/roomctl/roomctl/internal/event"
+	"github.com/roomctl/roomctl/internal/signal"
 	"github.com/roomctl/roomctl/push"
-	"github.com/roomctl/roomctl/signal"
 )
 
 // defaultSourceWait is how long push-rtmp waits for --source-uid to publish

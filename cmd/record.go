@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/roomctl/roomctl/engine"
+	"github.com/roomctl/roomctl/internal/engine"
 	"github.com/roomctl/roomctl/record"
 )
 

@@ -16,10 +16,10 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/roomctl/roomctl/engine"
-	"github.com/roomctl/roomctl/event"
-	"github.com/roomctl/roomctl/signal"
-	"github.com/roomctl/roomctl/token"
+	"github.com/roomctl/roomctl/internal/engine"
+	"github.com/roomctl/roomctl/internal/event"
+	"github.com/roomctl/roomctl/internal/signal"
+	"github.com/roomctl/roomctl/internal/token"
 )
 
 // DefaultServer is where `roomctl serve` listens by default.

@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/roomctl/roomctl/engine"
+	"github.com/roomctl/roomctl/internal/engine"
 )
 
 // Exit codes: documented in the README and in `roomctl --help`; scripts rely on them.

@@ -3,7 +3,7 @@ package cmd
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/roomctl/roomctl/event"
+	"github.com/roomctl/roomctl/internal/event"
 )
 
 func newSchemaCmd(s Streams) *cobra.Command {

@@ -9,9 +9,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/roomctl/roomctl/event"
-	"github.com/roomctl/roomctl/server"
-	"github.com/roomctl/roomctl/token"
+	"github.com/roomctl/roomctl/internal/event"
+	"github.com/roomctl/roomctl/internal/server"
+	"github.com/roomctl/roomctl/internal/token"
 )
 
 type serveOptions struct {

@@ -6,8 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/roomctl/roomctl/signal"
-	"github.com/roomctl/roomctl/token"
+	"github.com/roomctl/roomctl/internal/signal"
+	"github.com/roomctl/roomctl/internal/token"
 )
 
 type tokenOptions struct {

@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"testing"
 
-	"github.com/roomctl/roomctl/media"
+	"github.com/roomctl/roomctl/internal/media"
 )
 
 // BenchmarkMixedStream is one second of one mixed stream: decode a 1-s

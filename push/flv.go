@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/roomctl/roomctl/media"
+	"github.com/roomctl/roomctl/internal/media"
 )
 
 // FLV (Adobe FLV spec v10.1, annex E) as RTMP carries it: a message per

@@ -6,7 +6,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 
-	"github.com/roomctl/roomctl/media"
+	"github.com/roomctl/roomctl/internal/media"
 )
 
 // accessUnit is one H.264 picture reassembled from RTP, in Annex-B.

@@ -6,7 +6,7 @@ import (
 
 	"github.com/pion/rtp"
 
-	"github.com/roomctl/roomctl/media"
+	"github.com/roomctl/roomctl/internal/media"
 )
 
 func videoPackets(t *testing.T) ([][]byte, [][]*rtp.Packet) {

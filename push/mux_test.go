@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/roomctl/roomctl/engine"
-	"github.com/roomctl/roomctl/event"
+	"github.com/roomctl/roomctl/internal/engine"
+	"github.com/roomctl/roomctl/internal/event"
 	"github.com/roomctl/roomctl/push/aac"
 )
 

@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/roomctl/roomctl/event"
+	"github.com/roomctl/roomctl/internal/event"
 )
 
 // qItem is what the media goroutine queues for an output: a tag of

@@ -45,8 +45,8 @@ import (
 
 	"github.com/pion/rtp"
 
-	"github.com/roomctl/roomctl/engine"
-	"github.com/roomctl/roomctl/event"
+	"github.com/roomctl/roomctl/internal/engine"
+	"github.com/roomctl/roomctl/internal/event"
 	"github.com/roomctl/roomctl/push/aac"
 )
 

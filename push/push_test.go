@@ -15,8 +15,8 @@ import (
 	"github.com/yutopp/go-rtmp/message"
 	"go.uber.org/goleak"
 
-	"github.com/roomctl/roomctl/engine"
-	"github.com/roomctl/roomctl/event"
+	"github.com/roomctl/roomctl/internal/engine"
+	"github.com/roomctl/roomctl/internal/event"
 )
 
 // wait is generous: -race on two busy cores is slow, and tests wait on

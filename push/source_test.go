@@ -8,7 +8,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 
-	"github.com/roomctl/roomctl/media"
+	"github.com/roomctl/roomctl/internal/media"
 )
 
 // Test media: testdata/gop10.h264 (3 s, 30 fps, an IDR every 10 frames) and

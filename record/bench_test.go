@@ -8,7 +8,7 @@ import (
 
 	"github.com/pion/rtp/codecs"
 
-	"github.com/roomctl/roomctl/engine"
+	"github.com/roomctl/roomctl/internal/engine"
 )
 
 // cpuTime is the process's user + system CPU time so far.

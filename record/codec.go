@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 
-	"github.com/roomctl/roomctl/media"
+	"github.com/roomctl/roomctl/internal/media"
 )
 
 // Codec names as engine.RemoteTrack carries them.

@@ -1,10 +1,10 @@
 package record
 
-import "github.com/roomctl/roomctl/event"
+import "github.com/roomctl/roomctl/internal/event"
 
 // Extension events of the recorder (not on the SDK's callback page). Their
 // payloads are the types below; the JSON Schema fragments live with the
-// other events in event/schema.json.
+// other events in internal/event/schema.json.
 const (
 	// EventFileOpened: a recording file was created and its header written.
 	// The path is where the file is being written; it grows until closed.

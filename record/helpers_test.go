@@ -26,14 +26,14 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
 	"go.uber.org/goleak"
 
-	"github.com/roomctl/roomctl/engine"
+	"github.com/roomctl/roomctl/internal/engine"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-const testdata = "../media/testdata"
+const testdata = "../internal/media/testdata"
 
 // vp8Frames are the frames of the 2-s VP8 test clip (160x120, 30 fps,
 // a keyframe every second).

@@ -69,8 +69,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/roomctl/roomctl/engine"
-	"github.com/roomctl/roomctl/event"
+	"github.com/roomctl/roomctl/internal/engine"
+	"github.com/roomctl/roomctl/internal/event"
 )
 
 // File is where a recording goes. *os.File is one; Config.Create may give

@@ -15,7 +15,7 @@ import (
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
 
-	"github.com/roomctl/roomctl/engine"
+	"github.com/roomctl/roomctl/internal/engine"
 )
 
 // base is the wall time test media starts at.

@@ -18,11 +18,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/roomctl/roomctl/engine"
-	"github.com/roomctl/roomctl/event"
-	"github.com/roomctl/roomctl/media"
-	"github.com/roomctl/roomctl/server"
-	"github.com/roomctl/roomctl/token"
+	"github.com/roomctl/roomctl/internal/engine"
+	"github.com/roomctl/roomctl/internal/event"
+	"github.com/roomctl/roomctl/internal/media"
+	"github.com/roomctl/roomctl/internal/server"
+	"github.com/roomctl/roomctl/internal/token"
 )
 
 const secret = "bench-secret-bench-secret-bench-secret"

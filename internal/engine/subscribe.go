@@ -1,0 +1,365 @@
+package engine
+
+import (
+	"bytes"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/roomctl/roomctl/internal/event"
+	"github.com/roomctl/roomctl/internal/media"
+	"github.com/roomctl/roomctl/internal/signal"
+)
+
+// Reasons of player_state_change "end" (and why a remote stream went).
+const (
+	// ReasonStreamRemoved: the publisher unpublished or left.
+	ReasonStreamRemoved = "stream_removed"
+	// ReasonSessionLost: our session was replaced by a new one (the server
+	// restarted); the stream may come back in the new session.
+	ReasonSessionLost = "session_lost"
+)
+
+// remote is what the engine knows of another participant's stream, and the
+// state of the local player that consumes it. Owned by the run loop.
+type remote struct {
+	info       signal.Stream
+	player     string // "", play, pause, end
+	firstAudio bool
+	firstVideo bool
+}
+
+func (r *remote) audioMuted() bool {
+	t := r.info.Track("audio")
+	return t != nil && t.Muted
+}
+
+// allMuted: nothing of the stream is playing, so its player pauses.
+func (r *remote) allMuted() bool {
+	if len(r.info.Tracks) == 0 {
+		return false
+	}
+	for _, t := range r.info.Tracks {
+		if !t.Muted {
+			return false
+		}
+	}
+	return true
+}
+
+// RemoteStreamOf converts the server's stream description to the SDK's
+// RemoteStream payload.
+func RemoteStreamOf(s *signal.Stream) event.RemoteStream {
+	rs := event.RemoteStream{UID: s.UID, RoomID: s.RoomID}
+	if a := s.Track("audio"); a != nil {
+		rs.Audio = &event.RemoteAudio{SampleRate: a.SampleRate, Channel: a.Channel, Bitrate: a.Bitrate}
+	}
+	if v := s.Track("video"); v != nil {
+		rs.Video = &event.RemoteVideo{Width: v.Width, Height: v.Height, Bitrate: v.Bitrate, FrameRate: v.FrameRate, Codec: v.Codec}
+	}
+	return rs
+}
+
+func (e *Engine) streamAdd(s *signal.Stream) {
+	if s.UID == e.cfg.UID {
+		return
+	}
+	if _, ok := e.streams[s.UID]; ok {
+		e.streamUpdate(s)
+		return
+	}
+	r := &remote{info: *s}
+	e.streams[s.UID] = r
+	e.ev.Emit(event.RemoteStreamAdd, RemoteStreamOf(s))
+	if r.audioMuted() {
+		e.ev.Emit(event.MutePlay, event.UID{UID: s.UID})
+	}
+}
+
+func (e *Engine) streamUpdate(s *signal.Stream) {
+	r, ok := e.streams[s.UID]
+	if !ok {
+		e.streamAdd(s)
+		return
+	}
+	wasAudioMuted, wasAllMuted := r.audioMuted(), r.allMuted()
+	r.info = *s
+	e.ev.Emit(event.RemoteStreamUpdate, RemoteStreamOf(s))
+	switch {
+	case !wasAudioMuted && r.audioMuted():
+		e.ev.Emit(event.MutePlay, event.UID{UID: s.UID})
+	case wasAudioMuted && !r.audioMuted():
+		e.ev.Emit(event.MutePlayResume, event.UID{UID: s.UID})
+	}
+	switch {
+	case !wasAllMuted && r.allMuted():
+		e.setPlayer(r, event.StatePause, "muted")
+	case wasAllMuted && !r.allMuted():
+		e.setPlayer(r, event.StatePlay, "unmuted")
+	}
+}
+
+func (e *Engine) streamRemove(s *signal.Stream, reason string) {
+	r, ok := e.streams[s.UID]
+	if !ok {
+		return
+	}
+	delete(e.streams, s.UID)
+	e.ev.Emit(event.RemoteStreamRemove, RemoteStreamOf(&r.info))
+	e.setPlayer(r, event.StateEnd, reason)
+}
+
+// setPlayer moves the local player of a stream; only changes are printed,
+// and a player that never played neither pauses nor resumes.
+func (e *Engine) setPlayer(r *remote, state, reason string) {
+	if r.player == state || r.player == event.StateEnd {
+		return
+	}
+	if r.player == "" && state != event.StatePlay {
+		return
+	}
+	r.player = state
+	e.ev.Emit(event.PlayerStateChange, event.PlayerState{UID: r.info.UID, State: state, Reason: reason})
+}
+
+// firstFrame runs on the run loop when a subscribed track decoded its
+// first complete frame.
+func (e *Engine) firstFrame(uid, kind string) {
+	r, ok := e.streams[uid]
+	if !ok {
+		return
+	}
+	ur := event.UIDRoom{UID: uid, RoomID: e.cfg.RoomID}
+	switch kind {
+	case "audio":
+		if r.firstAudio {
+			return
+		}
+		r.firstAudio = true
+		e.ev.Emit(event.FirstAudioFrameDecode, ur)
+	case "video":
+		if r.firstVideo {
+			return
+		}
+		r.firstVideo = true
+		e.ev.Emit(event.FirstVideoFrameDecode, ur)
+	}
+	if r.allMuted() {
+		return
+	}
+	e.setPlayer(r, event.StatePlay, "first_frame")
+}
+
+// subscriber is the participant's receiving PeerConnection; the server
+// offers, the engine answers.
+type subscriber struct {
+	e     *Engine
+	pc    *webrtc.PeerConnection
+	stats *rtpStats
+	loss  lossMeter // owned by the run loop
+	cands candidates
+	ice   iceDown
+	wg    sync.WaitGroup
+
+	mu       sync.Mutex
+	awaiting map[string]bool     // uid → transport back, waiting for its media
+	tracks   map[string]*rxTrack // trackKey → the track being consumed
+}
+
+func (e *Engine) onSubscribeOffer(sdp string) {
+	if e.sub == nil {
+		s, err := newSubscriber(e)
+		if err != nil {
+			e.log.Error("subscribe", "err", err)
+			return
+		}
+		e.sub = s
+	}
+	if err := e.sub.answer(sdp); err != nil {
+		e.log.Error("subscribe negotiation", "err", err)
+	}
+}
+
+func newSubscriber(e *Engine) (*subscriber, error) {
+	api, st, err := newAPI(func(m *webrtc.MediaEngine) error { return m.RegisterDefaultCodecs() }, e.log)
+	if err != nil {
+		return nil, err
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, fmt.Errorf("new subscribe peer connection: %w", err)
+	}
+	s := &subscriber{e: e, pc: pc, stats: st}
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c == nil {
+			return
+		}
+		ci := c.ToJSON()
+		_ = e.send(&signal.Message{Type: signal.TypeCandidate, PC: signal.PCSubscribe, Candidate: &ci})
+	})
+	pc.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.consume(t, r)
+		}()
+	})
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		e.log.Debug("subscribe connection", "state", st.String())
+	})
+	pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
+		e.post(func() { s.onICE(st) })
+	})
+	return s, nil
+}
+
+func (s *subscriber) answer(sdp string) error {
+	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+		return fmt.Errorf("set subscribe offer: %w", err)
+	}
+	if err := s.cands.flush(s.pc); err != nil {
+		s.e.log.Warn("add subscribe candidates", "err", err)
+	}
+	ans, err := s.pc.CreateAnswer(nil)
+	if err != nil {
+		return fmt.Errorf("create subscribe answer: %w", err)
+	}
+	if err := s.pc.SetLocalDescription(ans); err != nil {
+		return fmt.Errorf("set subscribe answer: %w", err)
+	}
+	return s.e.send(&signal.Message{Type: signal.TypeAnswer, PC: signal.PCSubscribe, SDP: ans.SDP})
+}
+
+func (s *subscriber) addCandidate(ci webrtc.ICECandidateInit) {
+	if err := s.cands.add(s.pc, ci); err != nil {
+		s.e.log.Warn("add subscribe candidate", "err", err)
+	}
+}
+
+// keyframeRetry is how often a video track without a decodable keyframe
+// asks for one again.
+const keyframeRetry = time.Second
+
+// consume reads one subscribed track: the null player of `join`. It finds
+// the first complete decodable frame (video: a whole keyframe; audio: an
+// Opus packet that decodes), and counts and measures every packet for the
+// quality telemetry (rxTrack): bytes, video frames, decoded audio levels.
+func (s *subscriber) consume(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
+	uid := t.StreamID()
+	kind := t.Kind().String()
+	codec := media.CodecOf(t.Codec().MimeType)
+	log := s.e.log.With("uid", uid, "kind", kind, "codec", codec)
+	log.Debug("subscribed track")
+
+	var sink PacketSink
+	if h := s.e.cfg.Tracks; h != nil {
+		sink = h.HandleTrack(&RemoteTrack{
+			UID: uid, RoomID: s.e.cfg.RoomID, Kind: kind, Codec: codec,
+			ClockRate: t.Codec().ClockRate, Channels: t.Codec().Channels,
+			SDPFmtpLine: t.Codec().SDPFmtpLine, SSRC: uint32(t.SSRC()),
+			requestKeyframe: func() { s.requestKeyframe(t) },
+		})
+	}
+	if sink != nil {
+		defer sink.Close()
+	}
+	// RTCP is read even without a sink: the interceptors see sender
+	// reports only when somebody reads (receiver reports need them).
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		readSenderReports(r, uint32(t.SSRC()), sink)
+	}()
+
+	rx := &rxTrack{uid: uid, kind: kind, ssrc: uint32(t.SSRC()), repaired: hasNACK(t.Codec().RTCPFeedback)}
+	s.addTrack(rx)
+	defer s.removeTrack(rx)
+	// decoded reports a packet that completed a decodable frame: a whole
+	// keyframe, an Opus packet that decoded.
+	var decoded func(*rtp.Packet) bool
+	switch kind {
+	case "video":
+		decoded = newVideoFrames(codec, rx)
+		s.requestKeyframe(t)
+	default:
+		decoded = newOpusMeter(&rx.level).feedPacket
+	}
+	lastPLI := time.Now()
+	done := false
+	for {
+		pkt, _, err := t.ReadRTP()
+		if err != nil {
+			return
+		}
+		if sink != nil {
+			sink.WriteRTP(pkt, time.Now())
+		}
+		rx.bytes.Add(uint64(len(pkt.Payload)))
+		if s.mediaBack(uid) {
+			s.e.post(func() {
+				s.e.ev.Emit(event.StreamReconnectEnd, event.UIDRoom{UID: uid, RoomID: s.e.cfg.RoomID})
+			})
+		}
+		if decoded(pkt) && !done {
+			done = true
+			s.e.post(func() { s.e.firstFrame(uid, kind) })
+			continue
+		}
+		if !done && kind == "video" && time.Since(lastPLI) > keyframeRetry {
+			lastPLI = time.Now()
+			s.requestKeyframe(t)
+		}
+	}
+}
+
+// readSenderReports hands a track's RTCP sender reports to its sink (if
+// any) until the receiver stops. Sink calls from here and from consume may
+// overlap: PacketSink implementations lock what they share.
+func readSenderReports(r *webrtc.RTPReceiver, ssrc uint32, sink PacketSink) {
+	for {
+		pkts, _, err := r.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			if sr, ok := p.(*rtcp.SenderReport); ok && sink != nil && sr.SSRC == ssrc {
+				sink.SenderReport(ntpTime(sr.NTPTime), sr.RTPTime)
+			}
+		}
+	}
+}
+
+func (s *subscriber) requestKeyframe(t *webrtc.TrackRemote) {
+	err := s.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(t.SSRC())}})
+	if err != nil {
+		s.e.log.Debug("send PLI", "err", err)
+	}
+}
+
+// h264HasIDR reports whether an Annex-B access unit holds an IDR slice.
+func h264HasIDR(au []byte) bool {
+	for len(au) > 0 {
+		i := bytes.Index(au, []byte{0, 0, 1})
+		if i < 0 || i+3 >= len(au) {
+			return false
+		}
+		au = au[i+3:]
+		if au[0]&0x1f == 5 {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *subscriber) close() {
+	s.ice.closed = true
+	s.ice.stop()
+	if err := s.pc.Close(); err != nil {
+		s.e.log.Debug("close subscribe connection", "err", err)
+	}
+	s.wg.Wait()
+}

@@ -1,0 +1,449 @@
+// Package server is roomctl's embedded room server: it checks room tokens,
+// keeps rooms of participants, forwards their media to each other as a
+// selective forwarding unit (SFU) and speaks the signal protocol over one
+// WebSocket per participant.
+//
+// Each participant has up to two PeerConnections: "publish", on which the
+// client offers what it sends, and "subscribe", on which the server offers
+// the tracks of the others. Every published track is forwarded through one
+// webrtc.TrackLocalStaticRTP shared by all of its subscribers.
+//
+// Concurrency: the server lock guards the room map; each room has one lock
+// that guards its participants, their PeerConnection bookkeeping and their
+// timers. Messages leave through a per-socket queue drained by a writer
+// goroutine, so no lock is held while a socket blocks, and PeerConnections are
+// closed only after the room lock is released.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/roomctl/roomctl/internal/signal"
+	"github.com/roomctl/roomctl/internal/token"
+)
+
+// Defaults of Config.
+const (
+	DefaultTokenWarning = 30 * time.Second
+	DefaultTokenGrace   = 30 * time.Second
+	DefaultResumeWindow = 15 * time.Second
+)
+
+// MaxParticipants is the size limit of one room.
+const MaxParticipants = 100
+
+// MaxMessagesPerSecond is the rate limit of one signaling connection.
+const MaxMessagesPerSecond = 50
+
+// ErrClosed is returned by Serve once the server is closed.
+var ErrClosed = errors.New("server closed")
+
+// Config configures a Server.
+type Config struct {
+	// Registry verifies tokens. Required.
+	Registry *token.Registry
+	// Logger receives joins, leaves and errors. Nil discards them.
+	Logger *slog.Logger
+	// UDPPort, when > 0, carries the ICE traffic of every PeerConnection over
+	// that one UDP port on every local IPv4 address (loopback included).
+	// 0 lets each PeerConnection use ephemeral ports.
+	UDPPort int
+	// TokenWarning is how long before a token's expiry token_will_expire is
+	// sent. Default DefaultTokenWarning.
+	TokenWarning time.Duration
+	// TokenGrace is how long after a token's expiry (when token_request is
+	// sent) a participant may stay without a valid update_token before it is
+	// sent bye{result: token.Expired}. Default DefaultTokenGrace.
+	TokenGrace time.Duration
+	// ResumeWindow is how long a participant whose socket dropped without
+	// leave is kept, PeerConnections and media untouched, for a join that
+	// resumes its session. Default DefaultResumeWindow.
+	ResumeWindow time.Duration
+	// Now is the clock of token checks and timers. Nil means time.Now.
+	Now func() time.Time
+}
+
+// Server is the room server. Create it with New; Close it when done.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	api     *webrtc.API
+	udpMux  io.Closer // nil without Config.UDPPort
+	handler http.Handler
+
+	mu      sync.Mutex
+	closed  bool
+	done    chan struct{} // closed by Close
+	rooms   map[string]*room
+	conns   map[*conn]struct{}
+	servers map[*http.Server]struct{}
+
+	// wg counts every goroutine the server runs or borrows (handlers, writers,
+	// forwarding loops, RTCP readers, timer callbacks); see enter.
+	wg sync.WaitGroup
+}
+
+// New validates cfg, fills its defaults and returns a server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Registry == nil {
+		return nil, errors.New("new server: registry is required")
+	}
+	if cfg.UDPPort < 0 || cfg.UDPPort > 65535 {
+		return nil, fmt.Errorf("new server: udp port %d out of range", cfg.UDPPort)
+	}
+	if cfg.TokenWarning < 0 || cfg.TokenGrace < 0 || cfg.ResumeWindow < 0 {
+		return nil, errors.New("new server: durations must not be negative")
+	}
+	if cfg.TokenWarning == 0 {
+		cfg.TokenWarning = DefaultTokenWarning
+	}
+	if cfg.TokenGrace == 0 {
+		cfg.TokenGrace = DefaultTokenGrace
+	}
+	if cfg.ResumeWindow == 0 {
+		cfg.ResumeWindow = DefaultResumeWindow
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		now:     cfg.Now,
+		done:    make(chan struct{}),
+		rooms:   make(map[string]*room),
+		conns:   make(map[*conn]struct{}),
+		servers: make(map[*http.Server]struct{}),
+	}
+	web, err := webHandler()
+	if err != nil {
+		return nil, fmt.Errorf("new server: %w", err)
+	}
+	api, mux, err := newAPI(cfg.UDPPort, s.log)
+	if err != nil {
+		return nil, fmt.Errorf("new server: %w", err)
+	}
+	s.api, s.udpMux = api, mux
+
+	hm := http.NewServeMux()
+	hm.HandleFunc("GET "+signal.Path, s.serveWS)
+	hm.Handle("GET /", web)
+	s.handler = hm
+	return s, nil
+}
+
+// Handler serves the signaling WebSocket at signal.Path and the browser
+// client (server/web) at /.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve runs an HTTP server with Handler on ln until ctx is done or the
+// server is closed, then closes ln. It returns nil in both cases. Serve does
+// not close the sessions: Close does.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = ln.Close()
+		return ErrClosed
+	}
+	s.servers[hs] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.servers, hs)
+		s.mu.Unlock()
+	}()
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	case <-s.done:
+	}
+	_ = hs.Close()
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+// closeGrace bounds how long Close lets sockets flush their last messages
+// (bye) and finish the close handshake before cutting them.
+const closeGrace = 2 * time.Second
+
+// Close ends every session (bye{reason:"server closing"}), closes all
+// PeerConnections and sockets, stops the HTTP servers started by Serve and
+// waits for every goroutine of the server. It is safe to call twice.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.done)
+	rooms := make([]*room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	servers := make([]*http.Server, 0, len(s.servers))
+	for hs := range s.servers {
+		servers = append(servers, hs)
+	}
+	s.mu.Unlock()
+
+	for _, hs := range servers {
+		_ = hs.Close()
+	}
+	var cl cleanup
+	for _, r := range rooms {
+		r.mu.Lock()
+		r.gone = true
+		for _, p := range r.parts {
+			r.removeLocked(p, "server closing", &cl)
+			p.detach(&signal.Message{Type: signal.TypeBye, Code: signal.ErrServerClosing, Reason: "server closing"}, "server closing")
+		}
+		r.mu.Unlock()
+	}
+	cl.run(s)
+
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.rooms = map[string]*room{}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.close("server closing")
+	}
+	deadline := time.NewTimer(closeGrace)
+	defer deadline.Stop()
+	for _, c := range conns {
+		select {
+		case <-c.done:
+		case <-deadline.C:
+			// Keep the deadline expired for the remaining sockets.
+			deadline.Reset(0)
+		}
+		c.abort()
+	}
+
+	s.wg.Wait()
+	if s.udpMux != nil {
+		if err := s.udpMux.Close(); err != nil {
+			return fmt.Errorf("close server: udp mux: %w", err)
+		}
+	}
+	s.log.Info("server closed")
+	return nil
+}
+
+// DropSignaling cuts the socket of uid in roomID without a close handshake,
+// as a network failure would, and keeps the session for a resume. It reports
+// whether such a participant with a socket was found. It is a test hook.
+func (s *Server) DropSignaling(roomID, uid string) bool {
+	s.mu.Lock()
+	r := s.rooms[roomID]
+	s.mu.Unlock()
+	if r == nil {
+		return false
+	}
+	r.mu.Lock()
+	var c *conn
+	if p := r.parts[uid]; p != nil {
+		c = p.conn.Load()
+	}
+	r.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	s.log.Info("dropping signaling", "room", roomID, "uid", uid)
+	c.abort()
+	return true
+}
+
+// Rooms returns the uids of every room, sorted, keyed by room id.
+func (s *Server) Rooms() map[string][]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string][]string, len(s.rooms))
+	for id, r := range s.rooms {
+		r.mu.Lock()
+		uids := make([]string, 0, len(r.parts))
+		for uid := range r.parts {
+			uids = append(uids, uid)
+		}
+		r.mu.Unlock()
+		slices.Sort(uids)
+		out[id] = uids
+	}
+	return out
+}
+
+// enter registers one goroutine with the server's WaitGroup. It returns false
+// once the server is closed, and the goroutine must then not start its work.
+// Checking closed under the lock keeps Add from racing with Close's Wait.
+func (s *Server) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
+// spawn runs f on a goroutine owned by the server; it returns false (and does
+// not run f) once the server is closed.
+func (s *Server) spawn(f func()) bool {
+	if !s.enter() {
+		return false
+	}
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// afterFunc runs f after d unless the server is closed by then.
+func (s *Server) afterFunc(d time.Duration, f func()) *time.Timer {
+	return time.AfterFunc(d, func() {
+		if !s.enter() {
+			return
+		}
+		defer s.wg.Done()
+		f()
+	})
+}
+
+// cleanup collects work that must run after a room lock is released:
+// closing PeerConnections (which does network I/O) and dropping empty rooms.
+type cleanup struct {
+	pcs   []*webrtc.PeerConnection
+	empty []*room
+}
+
+func (cl *cleanup) closePC(pc *webrtc.PeerConnection) {
+	if pc != nil {
+		cl.pcs = append(cl.pcs, pc)
+	}
+}
+
+func (cl *cleanup) run(s *Server) {
+	for _, pc := range cl.pcs {
+		if err := pc.Close(); err != nil {
+			s.log.Debug("close peer connection", "err", err)
+		}
+	}
+	cl.pcs = nil
+	for _, r := range cl.empty {
+		s.dropRoomIfEmpty(r)
+	}
+	cl.empty = nil
+}
+
+// room returns the room id, creating it for appID if needed. It returns nil
+// once the server is closed.
+func (s *Server) room(id, appID string) *room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	r := s.rooms[id]
+	if r == nil {
+		r = &room{s: s, id: id, appID: appID, parts: make(map[string]*participant)}
+		s.rooms[id] = r
+		s.log.Debug("room created", "room", id, "app", appID)
+	}
+	return r
+}
+
+// dropRoomIfEmpty forgets r when nobody is in it any more. A join that got r
+// before it was dropped sees r.gone and asks for a fresh room.
+func (s *Server) dropRoomIfEmpty(r *room) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.parts) > 0 || r.gone {
+		return
+	}
+	r.gone = true
+	if s.rooms[r.id] == r {
+		delete(s.rooms, r.id)
+	}
+	s.log.Debug("room closed", "room", r.id)
+}
+
+func (s *Server) addConn(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) removeConn(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+}
+
+// BytesSent returns how many bytes the server has sent to uid in roomID
+// over its subscribe PeerConnection's transport (pion's transport stats;
+// v4 does not report outbound-rtp counters); ok is false when there is no
+// such subscriber. Tests and operators use it to see media flowing to a
+// participant.
+func (s *Server) BytesSent(roomID, uid string) (n uint64, ok bool) {
+	s.mu.Lock()
+	r := s.rooms[roomID]
+	s.mu.Unlock()
+	if r == nil {
+		return 0, false
+	}
+	r.mu.Lock()
+	var pc *webrtc.PeerConnection
+	if p := r.parts[uid]; p != nil && p.sub != nil {
+		pc = p.sub.pc
+	}
+	r.mu.Unlock()
+	if pc == nil {
+		return 0, false
+	}
+	for _, st := range pc.GetStats() {
+		if ts, isTransport := st.(webrtc.TransportStats); isTransport {
+			n += ts.BytesSent
+		}
+	}
+	return n, true
+}
