@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/roomctl/roomctl/internal/event"
+	"github.com/roomctl/roomctl/internal/iceopt"
 	"github.com/roomctl/roomctl/internal/media"
 	"github.com/roomctl/roomctl/internal/signal"
 	"github.com/roomctl/roomctl/internal/token"
@@ -82,6 +83,10 @@ type Config struct {
 	// enableAudioLevelReport(). active_speaker, network_score and
 	// exception are always on.
 	AudioLevelReport bool
+
+	// ICE chooses the interfaces and addresses the PeerConnections gather
+	// on; the zero value gathers on every interface, loopback included.
+	ICE iceopt.Config
 }
 
 // AuthError is returned by Run when the server refuses the token.

@@ -12,6 +12,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/roomctl/roomctl/internal/event"
+	"github.com/roomctl/roomctl/internal/iceopt"
 	"github.com/roomctl/roomctl/internal/media"
 	"github.com/roomctl/roomctl/internal/pionlog"
 	"github.com/roomctl/roomctl/internal/signal"
@@ -21,7 +22,7 @@ import (
 // fills in, the default interceptors (NACK, RTCP reports, TWCC, and stats
 // that the engine reads), and ICE that works on a machine whose only
 // network is loopback.
-func newAPI(register func(*webrtc.MediaEngine) error, log *slog.Logger) (*webrtc.API, *rtpStats, error) {
+func newAPI(register func(*webrtc.MediaEngine) error, addrs iceopt.Config, log *slog.Logger) (*webrtc.API, *rtpStats, error) {
 	me := &webrtc.MediaEngine{}
 	if err := register(me); err != nil {
 		return nil, nil, fmt.Errorf("register codecs: %w", err)
@@ -39,6 +40,7 @@ func newAPI(register func(*webrtc.MediaEngine) error, log *slog.Logger) (*webrtc
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	// Notice a media cut within seconds, not pion's default 5 s / 25 s.
 	se.SetICETimeouts(iceDisconnectedAfter, iceFailedAfter, iceKeepalive)
+	addrs.Apply(&se)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), st, nil
 }
 
@@ -86,7 +88,7 @@ type publisher struct {
 }
 
 func newPublisher(ctx context.Context, e *Engine, src media.Source) (*publisher, error) {
-	api, st, err := newAPI(src.RegisterCodecs, e.log)
+	api, st, err := newAPI(src.RegisterCodecs, e.cfg.ICE, e.log)
 	if err != nil {
 		return nil, err
 	}

@@ -185,7 +185,7 @@ func (e *Engine) onSubscribeOffer(sdp string) {
 }
 
 func newSubscriber(e *Engine) (*subscriber, error) {
-	api, st, err := newAPI(func(m *webrtc.MediaEngine) error { return m.RegisterDefaultCodecs() }, e.log)
+	api, st, err := newAPI(func(m *webrtc.MediaEngine) error { return m.RegisterDefaultCodecs() }, e.cfg.ICE, e.log)
 	if err != nil {
 		return nil, err
 	}
