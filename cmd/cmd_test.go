@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +29,7 @@ func TestExitCode(t *testing.T) {
 		{nil, ExitOK},
 		{usagef("bad"), ExitUsage},
 		{fmt.Errorf("wrapped: %w", &engine.AuthError{Code: token.Expired}), ExitAuthRefused},
-		{errUntilTimeout, ExitUntilTimout},
+		{errUntilTimeout, ExitUntilTimeout},
 		{fmt.Errorf("x: %w", engine.ErrUnreachable), ExitUnreachable},
 		{errors.New("disk on fire"), ExitFailure},
 	}
@@ -36,6 +37,31 @@ func TestExitCode(t *testing.T) {
 		if got := ExitCode(c.err); got != c.want {
 			t.Errorf("ExitCode(%v) = %d, want %d", c.err, got, c.want)
 		}
+	}
+}
+
+// A usage error keeps its cause's chain: errors.Is and errors.As see
+// through it, and it is still exit 2 whatever it wraps.
+func TestUsageErrorWraps(t *testing.T) {
+	auth := &engine.AuthError{Code: token.Banned}
+	for _, err := range []error{
+		usagef("--flag %q: %w", "v", fmt.Errorf("inner: %w", engine.ErrUnreachable)),
+		usage(fmt.Errorf("x: %w", engine.ErrUnreachable)),
+		fmt.Errorf("run: %w", usagef("%w", engine.ErrUnreachable)),
+	} {
+		if !errors.Is(err, engine.ErrUnreachable) {
+			t.Errorf("%v: errors.Is lost the cause", err)
+		}
+		if got := ExitCode(err); got != ExitUsage {
+			t.Errorf("%v: exit %d, want %d", err, got, ExitUsage)
+		}
+	}
+	var ae *engine.AuthError
+	if err := usagef("token: %w", auth); !errors.As(err, &ae) || ae != auth {
+		t.Errorf("errors.As lost the cause of %v", err)
+	}
+	if usage(nil) != nil {
+		t.Error("usage(nil) is not nil")
 	}
 }
 
@@ -106,7 +132,12 @@ func TestJoinValidation(t *testing.T) {
 	}{
 		{[]string{"join", "--room", "r"}, "--app-id is required"},
 		{[]string{"join", "--app-id", "1", "--room", "r", "--uid", "ü"}, `invalid uid "ü"`},
-		{[]string{"join", "--app-id", "1", "--room", "r", "--server", "http://x"}, "ws://"},
+		{[]string{"join", "--app-id", "1", "--room", "r", "--server", "http://x"}, `--server: server url "http://x": want a ws:// or wss:// URL`},
+		{[]string{"join", "--app-id", "1", "--room", "a/b"}, `--room: invalid room "a/b": want 1-64 characters`},
+		{[]string{"join", "--app-id", "1"}, "--room is required"},
+		{[]string{"record", "--app-id", "1", "--room", "r", "--out", os.TempDir(), "--segment", "500ms"}, "--segment: record: segment must be 0 (off) or at least 1s, not 500ms"},
+		{[]string{"record", "--app-id", "1", "--room", "r", "--out", "/nonexistent-dir"}, "--out: "},
+		{[]string{"token", "--app-id", "1", "--app-secret", strings.Repeat("s", 32), "--room", "r", "--uid", "x y"}, `--uid: invalid uid "x y"`},
 		{[]string{"join", "--app-id", "1", "--room", "r", "--token", "t", "--app-secret", strings.Repeat("x", 32)}, "only one of"},
 		{[]string{"join", "--app-id", "1", "--room", "r", "--timeout", "1s"}, "--timeout goes with --until"},
 		{[]string{"join", "--app-id", "1", "--room", "r", "--events", "connected,bogus"}, `"bogus"`},

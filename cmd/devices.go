@@ -172,7 +172,7 @@ func (d *deviceWatch) start(se *session) (stop func()) {
 // error: a device that is not there is a bad flag (exit 2).
 func captureError(flag string, err error) error {
 	if errors.Is(err, media.ErrNoDevice) {
-		return &usageError{fmt.Errorf("%s: %w", flag, err)}
+		return usagef("%s: %w", flag, err)
 	}
 	return fmt.Errorf("%s: %w", flag, err)
 }

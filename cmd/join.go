@@ -115,7 +115,7 @@ func sourceFor(publish []string, videoCodec string, loop bool, toneVolume int) (
 	}
 	src, err := media.NewFileSource(files, media.FileConfig{Loop: loop})
 	if err != nil {
-		return nil, &usageError{fmt.Errorf("--publish: %w", err)}
+		return nil, usagef("--publish: %w", err)
 	}
 	return src, nil
 }
@@ -179,7 +179,7 @@ func runJoin(ctx context.Context, o *joinOptions, s Streams) error {
 	cfg.Publish = src
 	eng, err := engine.New(cfg)
 	if err != nil {
-		return usagef("%v", err)
+		return usage(err)
 	}
 	if o.control {
 		tone, _ := src.(toneVolumer)

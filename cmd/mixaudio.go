@@ -211,19 +211,19 @@ func runMixAudio(ctx context.Context, o *mixAudioOptions, s Streams) error {
 	}
 	mx, err := newMixer(se.sink, o.mixerConfig(se, mic))
 	if err != nil {
-		return usagef("%v", err)
+		return usage(err)
 	}
 	lr := &liveReader{PCMReader: mx, live: make(chan struct{})}
 	src, err := media.NewPCMSource(lr, media.PCMConfig{Channels: 1, Bitrate: o.bitrate})
 	if err != nil {
-		return usagef("%v", err)
+		return usage(err)
 	}
 	defer closeLogged(se.log, "media source", src)
 	cfg := o.engineConfig(se)
 	cfg.Publish = src
 	eng, err := engine.New(cfg)
 	if err != nil {
-		return usagef("%v", err)
+		return usage(err)
 	}
 
 	var failed error

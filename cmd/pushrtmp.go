@@ -6,15 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
 	"github.com/roomctl/roomctl/internal/engine"
-	"github.com/roomctl/roomctl/internal/event"
-	"github.com/roomctl/roomctl/internal/signal"
+	"github.com/roomctl/roomctl/internal/ids"
 	"github.com/roomctl/roomctl/push"
 )
 
@@ -89,8 +87,8 @@ func runPushRTMP(ctx context.Context, o *pushOptions, s Streams) error {
 	switch {
 	case o.sourceUID == "":
 		return usagef("--source-uid is required: the participant whose stream is pushed")
-	case !signal.IDPattern.MatchString(o.sourceUID):
-		return usagef("invalid --source-uid %q: want 1-64 characters of A-Z a-z 0-9 _ -", o.sourceUID)
+	case !ids.Valid(o.sourceUID):
+		return usagef("invalid --source-uid %q: want %s", o.sourceUID, ids.Rule)
 	case o.sourceUID == o.uid:
 		return usagef("--source-uid %q is this participant's own --uid", o.sourceUID)
 	case len(o.subscribe) > 0:
@@ -113,14 +111,13 @@ func runPushRTMP(ctx context.Context, o *pushOptions, s Streams) error {
 	defer func() { _ = p.Close() }()
 
 	// The engine runs on its own context so that the push is closed
-	// (TASK_IS_STOPPED) before the session is torn down: the tracks ending
-	// then must not look like the source leaving.
+	// (TASK_IS_STOPPED) before the session is torn down. The pusher learns
+	// that the source left from its tracks' end (engine.ReasonStreamRemoved).
 	engCtx, engCancel := context.WithCancel(context.WithoutCancel(se.ctx))
 	defer engCancel()
 	cfg := o.engineConfig(se)
 	cfg.Subscribe = []string{o.sourceUID}
 	cfg.Tracks = p
-	cfg.Events = &sourceWatch{next: se.sink, uid: o.sourceUID, gone: p.SourceGone, log: se.log}
 	eng, err := engine.New(cfg)
 	if err != nil {
 		return usagef("%v", err)
@@ -169,41 +166,6 @@ loop:
 		}
 	}
 	return se.finish(runErr)
-}
-
-// sourceWatch passes events on and tells the pusher when the source's
-// stream goes away for good: remote_stream_remove because it unpublished or
-// left. A removal because our own session was lost (the room server
-// restarted: the engine rejoins and the source comes back) is not the end:
-// the engine follows such a removal at once with player_state_change "end"
-// whose reason says which it was.
-type sourceWatch struct {
-	next    event.Emitter
-	uid     string
-	gone    func()
-	log     *slog.Logger
-	mu      sync.Mutex
-	pending bool // the source's remote_stream_remove was just printed
-}
-
-func (w *sourceWatch) Emit(name string, data any) {
-	w.next.Emit(name, data)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.pending {
-		w.pending = false
-		if ps, ok := data.(event.PlayerState); ok && name == event.PlayerStateChange && ps.UID == w.uid {
-			if ps.Reason == engine.ReasonSessionLost {
-				w.log.Warn("room session lost; the push waits for the source to come back", "source", w.uid)
-				return
-			}
-		}
-		w.gone()
-		return
-	}
-	if rs, ok := data.(event.RemoteStream); ok && name == event.RemoteStreamRemove && rs.UID == w.uid {
-		w.pending = true
-	}
 }
 
 // routeLogrus sends what go-rtmp logs through logrus's process-wide logger

@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -71,9 +72,6 @@ func runRecord(ctx context.Context, o *recordOptions, s Streams) error {
 	if o.out == "" {
 		return usagef("--out is required")
 	}
-	if o.segment < 0 || (o.segment > 0 && o.segment < time.Second) {
-		return usagef("--segment %s: want 0 (off) or at least 1s", o.segment)
-	}
 	se, err := o.newSession(ctx, s)
 	if err != nil {
 		return err
@@ -84,7 +82,13 @@ func runRecord(ctx context.Context, o *recordOptions, s Streams) error {
 	})
 	if err != nil {
 		se.cancel()
-		return usagef("--out: %v", err)
+		if errors.Is(err, record.ErrDir) {
+			return usagef("--out: %w", err)
+		}
+		if errors.Is(err, record.ErrSegment) {
+			return usagef("--segment: %w", err) // record.New holds the rule
+		}
+		return fmt.Errorf("record: %w", err)
 	}
 	cfg := o.engineConfig(se)
 	cfg.Tracks = rec
@@ -92,7 +96,7 @@ func runRecord(ctx context.Context, o *recordOptions, s Streams) error {
 	if err != nil {
 		se.cancel()
 		_ = rec.Close()
-		return usagef("%v", err)
+		return usage(err)
 	}
 	// When the session is told to end (signal, --duration, --until) the
 	// files are finalized first (reason "stopped"), then the engine leaves:

@@ -20,12 +20,12 @@ import (
 
 // Exit codes: documented in the README and in `roomctl --help`; scripts rely on them.
 const (
-	ExitOK          = 0
-	ExitFailure     = 1
-	ExitUsage       = 2
-	ExitAuthRefused = 3
-	ExitUntilTimout = 4
-	ExitUnreachable = 5
+	ExitOK           = 0
+	ExitFailure      = 1
+	ExitUsage        = 2
+	ExitAuthRefused  = 3
+	ExitUntilTimeout = 4
+	ExitUnreachable  = 5
 )
 
 const exitCodesHelp = `Exit codes:
@@ -44,14 +44,24 @@ type Streams struct {
 	ErrOut io.Writer // logs and human text
 }
 
-// usageError marks a problem with the command line (exit 2).
+// usageError marks a problem with the command line (exit 2). It wraps its
+// cause, so errors.Is and errors.As see through it.
 type usageError struct{ err error }
 
 func (e *usageError) Error() string { return e.err.Error() }
 func (e *usageError) Unwrap() error { return e.err }
 
+// usagef is a usage error formatted as fmt.Errorf: wrap causes with %w.
 func usagef(format string, args ...any) error {
 	return &usageError{fmt.Errorf(format, args...)}
+}
+
+// usage marks err as a usage error; nil stays nil.
+func usage(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &usageError{err}
 }
 
 // errUntilTimeout is returned when --until was not met before --timeout.
@@ -69,7 +79,7 @@ func ExitCode(err error) int {
 	case errors.As(err, &ae):
 		return ExitAuthRefused
 	case errors.Is(err, errUntilTimeout):
-		return ExitUntilTimout
+		return ExitUntilTimeout
 	case errors.Is(err, engine.ErrUnreachable):
 		return ExitUnreachable
 	default:
@@ -85,7 +95,7 @@ func Execute(ctx context.Context, args []string, s Streams) int {
 	if err != nil {
 		// cobra's own flag errors are usage errors too.
 		if !isRunError(err) {
-			err = &usageError{err}
+			err = usage(err)
 		}
 		fmt.Fprintf(s.ErrOut, "roomctl: %v\n", err)
 	}
@@ -108,7 +118,7 @@ func isRunError(err error) bool {
 func runE(f func(cmd *cobra.Command) error) func(*cobra.Command, []string) error {
 	return func(c *cobra.Command, _ []string) error {
 		if err := applyEnv(c.Flags()); err != nil {
-			return &runError{&usageError{err}}
+			return &runError{usage(err)}
 		}
 		if err := f(c); err != nil {
 			return &runError{err}
@@ -126,6 +136,12 @@ func NewRoot(s Streams) *cobra.Command {
 audio/video, and prints every SDK callback as one JSON line on stdout
 ({"seq","ts","event","data"}); logs go to stderr. 'roomctl serve' is its own
 room server, so everything runs on one machine.
+
+The room commands (join, record, push-rtmp, mix-audio) join rooms of
+'roomctl serve' by default; --backend livekit joins rooms of a LiveKit server
+or cluster instead, with the same flags and events: --server is its URL
+(ws://host:7880), --app-id and --app-secret its API key and secret, and
+'roomctl token --backend livekit' mints its access tokens.
 
 Every flag can also be set by an environment variable: ROOMCTL_ and the flag
 name in upper case with '-' as '_' (--app-secret: ROOMCTL_APP_SECRET).

@@ -24,6 +24,7 @@ type serveOptions struct {
 	tokenWarning time.Duration
 	tokenGrace   time.Duration
 	resumeWindow time.Duration
+	ice          iceFlags
 	logFlags
 }
 
@@ -45,10 +46,20 @@ Tokens: token_will_expire (verdict 10007) is sent --token-warning before a
 token's expiry, token_request (10005) at expiry, and a session without a
 fresh token is ended --token-grace after expiry.
 
+ICE addresses: by default media goes over every IPv4 address of every
+interface, loopback included. --ice-interface and --ice-ip narrow that (and
+the addresses --udp-port binds); --nat-ip advertises a public address instead
+of the local ones, for a host behind 1:1 NAT (a cloud VM). The addresses
+are logged at start.
+
 ` + exitCodesHelp,
-		Example: `  roomctl serve --listen 127.0.0.1:8890 --app-id 1001 --app-secret "$SECRET"`,
-		Args:    cobra.NoArgs,
-		RunE:    runE(func(c *cobra.Command) error { return runServe(c.Context(), o, s) }),
+		Example: `  roomctl serve --listen 127.0.0.1:8890 --app-id 1001 --app-secret "$SECRET"
+  # a cloud VM behind 1:1 NAT: media on eth0, port 7882, advertised at the public IP
+  roomctl serve --listen :8890 --apps apps.json --nat-ip 203.0.113.7 --ice-interface eth0 --udp-port 7882
+  # tests: every packet on loopback
+  roomctl serve --listen 127.0.0.1:0 --app-id 1001 --app-secret "$SECRET" --ice-ip 127.0.0.1/32`,
+		Args: cobra.NoArgs,
+		RunE: runE(func(c *cobra.Command) error { return runServe(c.Context(), o, s) }),
 	}
 	fs := c.Flags()
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8890", "address to listen on (host:port; port 0 picks a free one)")
@@ -60,6 +71,7 @@ fresh token is ended --token-grace after expiry.
 	fs.DurationVar(&o.tokenWarning, "token-warning", 30*time.Second, "send token_will_expire this long before a token expires")
 	fs.DurationVar(&o.tokenGrace, "token-grace", 30*time.Second, "end a session this long after its token expired without renewal")
 	fs.DurationVar(&o.resumeWindow, "resume-window", 15*time.Second, "keep a participant whose signaling dropped this long for it to resume")
+	o.ice.register(fs, true)
 	o.logFlags.register(fs)
 	return c
 }
@@ -71,7 +83,7 @@ func (o *serveOptions) registry() (*token.Registry, error) {
 	case o.apps != "":
 		r, err := token.LoadRegistry(o.apps)
 		if err != nil {
-			return nil, &usageError{err}
+			return nil, usage(err)
 		}
 		return r, nil
 	case o.appID == "" || o.appSecret == "":
@@ -79,7 +91,7 @@ func (o *serveOptions) registry() (*token.Registry, error) {
 	}
 	r, err := token.NewRegistry(token.App{ID: o.appID, Secret: o.appSecret, Banned: o.ban})
 	if err != nil {
-		return nil, &usageError{err}
+		return nil, usage(err)
 	}
 	return r, nil
 }
@@ -96,12 +108,16 @@ func runServe(ctx context.Context, o *serveOptions, s Streams) error {
 	if o.udpPort < 0 || o.udpPort > 65535 {
 		return usagef("--udp-port %d out of range", o.udpPort)
 	}
+	ice, err := o.ice.config()
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Config{
-		Registry: reg, Logger: log, UDPPort: o.udpPort,
+		Registry: reg, Logger: log, UDPPort: o.udpPort, ICE: ice,
 		TokenWarning: o.tokenWarning, TokenGrace: o.tokenGrace, ResumeWindow: o.resumeWindow,
 	})
 	if err != nil {
-		return usagef("%v", err)
+		return usage(err)
 	}
 	defer closeLogged(log, "server", srv)
 	ln, err := net.Listen("tcp", o.listen)

@@ -5,295 +5,31 @@ package e2e
 // validated against the event schema.
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/roomctl/roomctl/internal/event"
-	"github.com/roomctl/roomctl/internal/server"
+	"github.com/roomctl/roomctl/internal/testutil"
 	"github.com/roomctl/roomctl/internal/token"
 )
-
-const (
-	testApp    = "1001"
-	testSecret = "0123456789abcdef0123456789abcdef-e2e"
-	// eventWait is generous: a -race build on two busy cores is slow, and a
-	// test waits on the event, never on the clock.
-	eventWait = 30 * time.Second
-)
-
-var binPath string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "roomctl-e2e")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binPath = filepath.Join(dir, "roomctl")
-	args := []string{"build", "-o", binPath}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	build := exec.Command("go", append(args, "..")...)
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build roomctl:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// proc is one running roomctl process whose stdout events are collected.
-type proc struct {
-	t      *testing.T
-	name   string
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	stderr *syncBuffer
-
-	mu     sync.Mutex
-	lines  []event.Line
-	raw    []string
-	cond   chan struct{} // closed and replaced on every new line
-	exited chan struct{}
-	err    error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-var validator = func() *event.Validator {
-	v, err := event.NewValidator()
-	if err != nil {
-		panic(err)
-	}
-	return v
-}()
-
-func start(t *testing.T, name string, args ...string) *proc {
-	t.Helper()
-	return startEnv(t, name, nil, args...)
-}
-
-// startEnv is start with env added to the process's environment.
-func startEnv(t *testing.T, name string, env []string, args ...string) *proc {
-	t.Helper()
-	p := &proc{t: t, name: name, stderr: &syncBuffer{}, cond: make(chan struct{}), exited: make(chan struct{})}
-	p.cmd = exec.Command(binPath, args...)
-	// A race report in a child makes it exit 66 and fails the test that
-	// waits on it; halt_on_error makes that prompt.
-	p.cmd.Env = append(append(os.Environ(), env...), "ROOMCTL_LOG_LEVEL=debug", "GORACE=halt_on_error=1")
-	p.cmd.Stderr = p.stderr
-	var err error
-	p.stdin, err = p.cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := p.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			b := append([]byte(nil), sc.Bytes()...)
-			if err := validator.Validate(b); err != nil {
-				t.Errorf("%s printed a line outside the schema: %v", name, err)
-			}
-			l, err := event.Decode(b)
-			if err != nil {
-				t.Errorf("%s: %v", name, err)
-				continue
-			}
-			p.mu.Lock()
-			if want := int64(len(p.lines) + 1); l.Seq != want {
-				t.Errorf("%s: seq %d, want %d", name, l.Seq, want)
-			}
-			p.lines = append(p.lines, l)
-			p.raw = append(p.raw, string(b))
-			close(p.cond)
-			p.cond = make(chan struct{})
-			p.mu.Unlock()
-		}
-		p.err = p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-		}
-		if strings.Contains(p.stderr.String(), "WARNING: DATA RACE") {
-			t.Errorf("%s: data race", name)
-		}
-		if t.Failed() || os.Getenv("E2E_LOG") != "" {
-			t.Logf("---- %s stdout:\n%s\n---- %s stderr:\n%s", name, strings.Join(p.snapshotRaw(), "\n"), name, tail(p.stderr.String(), 6000))
-		}
-	})
-	return p
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
-}
-
-func (p *proc) snapshotRaw() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.raw...)
-}
-
-// wait blocks until a line after index from matches name and pred; it
-// returns the line and its index.
-func (p *proc) waitFrom(from int, name string, pred func(json.RawMessage) bool) (event.Line, int) {
-	p.t.Helper()
-	deadline := time.After(eventWait)
-	for i := from; ; {
-		p.mu.Lock()
-		for ; i < len(p.lines); i++ {
-			l := p.lines[i]
-			if l.Event == name && (pred == nil || pred(l.Data.(json.RawMessage))) {
-				p.mu.Unlock()
-				return l, i
-			}
-		}
-		ch := p.cond
-		p.mu.Unlock()
-		select {
-		case <-ch:
-		case <-p.exited:
-			// Drain what came before the exit.
-			p.mu.Lock()
-			n := len(p.lines)
-			p.mu.Unlock()
-			if i >= n {
-				p.t.Fatalf("%s exited (%v) before printing %s", p.name, p.err, name)
-			}
-		case <-deadline:
-			p.t.Fatalf("%s: no %s within %s", p.name, name, eventWait)
-		}
-	}
-}
-
-func (p *proc) wait(name string, pred func(json.RawMessage) bool) event.Line {
-	p.t.Helper()
-	l, _ := p.waitFrom(0, name, pred)
-	return l
-}
-
-// exitCode waits for the process to end and returns its exit code.
-func (p *proc) exitCode() int {
-	p.t.Helper()
-	select {
-	case <-p.exited:
-	case <-time.After(eventWait):
-		p.t.Fatalf("%s did not exit", p.name)
-	}
-	var ee *exec.ExitError
-	if errors.As(p.err, &ee) {
-		return ee.ExitCode()
-	}
-	if p.err != nil {
-		p.t.Fatalf("%s: %v", p.name, p.err)
-	}
-	return 0
-}
-
-func (p *proc) signal(s os.Signal) {
-	_ = p.cmd.Process.Signal(s)
-}
-
-func (p *proc) has(name string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, l := range p.lines {
-		if l.Event == name {
-			return true
-		}
-	}
-	return false
-}
-
-func field(key string, want any) func(json.RawMessage) bool {
-	return func(d json.RawMessage) bool {
-		var m map[string]any
-		if json.Unmarshal(d, &m) != nil {
-			return false
-		}
-		return fmt.Sprint(m[key]) == fmt.Sprint(want)
-	}
-}
-
-func both(a, b func(json.RawMessage) bool) func(json.RawMessage) bool {
-	return func(d json.RawMessage) bool { return a(d) && b(d) }
-}
-
-// serve starts `roomctl serve` on a free loopback port and returns its URL.
-func serve(t *testing.T, extra ...string) string {
-	t.Helper()
-	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--app-id", testApp, "--app-secret", testSecret}, extra...)
-	p := start(t, "serve", args...)
-	l := p.wait(event.ServerListening, nil)
-	var d event.Listening
-	if err := json.Unmarshal(l.Data.(json.RawMessage), &d); err != nil {
-		t.Fatal(err)
-	}
-	return d.URL
-}
-
-func joinArgs(url, room, uid string, extra ...string) []string {
-	return append([]string{"join", "--server", url, "--app-id", testApp, "--app-secret", testSecret, "--room", room, "--uid", uid}, extra...)
-}
 
 func TestPublishSubscribe(t *testing.T) {
 	for _, codec := range []string{"vp8", "h264"} {
 		t.Run(codec, func(t *testing.T) {
 			url := serve(t)
 			alice := start(t, "alice", joinArgs(url, "r1", "alice", "--publish", "test", "--video-codec", codec)...)
-			alice.wait(event.SDKAuthResult, field("result", 0))
+			alice.Wait(event.SDKAuthResult, field("result", 0))
 			bob := start(t, "bob", joinArgs(url, "r1", "bob")...)
-			bob.wait(event.Connected, both(field("uid", "bob"), field("roomId", "r1")))
-			bob.wait(event.SDKAuthResult, field("result", 0))
-			add := bob.wait(event.RemoteStreamAdd, field("uid", "alice"))
+			bob.Wait(event.Connected, both(field("uid", "bob"), field("roomId", "r1")))
+			bob.Wait(event.SDKAuthResult, field("result", 0))
+			add := bob.Wait(event.RemoteStreamAdd, field("uid", "alice"))
 			var rs event.RemoteStream
 			if err := json.Unmarshal(add.Data.(json.RawMessage), &rs); err != nil {
 				t.Fatal(err)
@@ -301,32 +37,22 @@ func TestPublishSubscribe(t *testing.T) {
 			if rs.Video == nil || rs.Video.Codec != strings.ToUpper(codec) || rs.Audio == nil || rs.Audio.SampleRate != 48000 {
 				t.Fatalf("remote_stream_add: %+v", add.Data)
 			}
-			bob.wait(event.FirstAudioFrameDecode, field("uid", "alice"))
-			bob.wait(event.FirstVideoFrameDecode, field("uid", "alice"))
-			bob.wait(event.PlayerStateChange, both(field("uid", "alice"), field("state", "play")))
+			bob.Wait(event.FirstAudioFrameDecode, field("uid", "alice"))
+			bob.Wait(event.FirstVideoFrameDecode, field("uid", "alice"))
+			bob.Wait(event.PlayerStateChange, both(field("uid", "alice"), field("state", "play")))
 
-			alice.signal(syscall.SIGINT)
-			if code := alice.exitCode(); code != 0 {
+			alice.Signal(syscall.SIGINT)
+			if code := alice.ExitCode(); code != 0 {
 				t.Fatalf("alice exit %d", code)
 			}
-			bob.wait(event.RemoteStreamRemove, field("uid", "alice"))
-			bob.wait(event.PlayerStateChange, both(field("uid", "alice"), field("state", "end")))
-			bob.signal(syscall.SIGTERM)
-			if code := bob.exitCode(); code != 0 {
+			bob.Wait(event.RemoteStreamRemove, field("uid", "alice"))
+			bob.Wait(event.PlayerStateChange, both(field("uid", "alice"), field("state", "end")))
+			bob.Signal(syscall.SIGTERM)
+			if code := bob.ExitCode(); code != 0 {
 				t.Fatalf("bob exit %d", code)
 			}
 		})
 	}
-}
-
-// mint makes a token in the test, for cases the CLI will not mint (expired).
-func mint(t *testing.T, secret string, o token.Options) string {
-	t.Helper()
-	tok, err := token.Mint(secret, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
 }
 
 // Every verdict the server can give at join is reachable, printed as
@@ -357,16 +83,16 @@ func TestJoinVerdicts(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p := start(t, c.name, c.args...)
-			p.wait(event.Connected, nil)
-			p.wait(event.SDKAuthResult, field("result", c.result))
+			p.Wait(event.Connected, nil)
+			p.Wait(event.SDKAuthResult, field("result", c.result))
 			if c.request {
-				p.wait(event.TokenRequest, nil)
+				p.Wait(event.TokenRequest, nil)
 			}
-			if code := p.exitCode(); code != 3 {
+			if code := p.ExitCode(); code != 3 {
 				t.Fatalf("exit %d, want 3", code)
 			}
-			if !strings.Contains(p.stderr.String(), fmt.Sprint(c.result)) {
-				t.Fatalf("stderr does not name the verdict %d: %s", c.result, p.stderr.String())
+			if !strings.Contains(p.Stderr(), fmt.Sprint(c.result)) {
+				t.Fatalf("stderr does not name the verdict %d: %s", c.result, p.Stderr())
 			}
 		})
 	}
@@ -378,16 +104,16 @@ func TestJoinVerdicts(t *testing.T) {
 func TestTokenRenewal(t *testing.T) {
 	url := serve(t, "--token-warning", "2s", "--token-grace", "2s")
 	p := start(t, "renewer", joinArgs(url, "r1", "carol", "--ttl", "4s")...)
-	_, i := p.waitFrom(0, event.SDKAuthResult, field("result", 0))
-	_, i = p.waitFrom(i+1, event.SDKAuthResult, field("result", token.WillExpire))
-	_, i = p.waitFrom(i+1, event.TokenWillExpire, field("uid", "carol"))
-	_, i = p.waitFrom(i+1, event.SDKAuthResult, field("result", 0))
-	_, _ = p.waitFrom(i+1, event.TokenWillExpire, field("uid", "carol"))
-	if p.has(event.TokenRequest) {
+	_, i := p.WaitFrom(0, event.SDKAuthResult, field("result", 0))
+	_, i = p.WaitFrom(i+1, event.SDKAuthResult, field("result", token.WillExpire))
+	_, i = p.WaitFrom(i+1, event.TokenWillExpire, field("uid", "carol"))
+	_, i = p.WaitFrom(i+1, event.SDKAuthResult, field("result", 0))
+	_, _ = p.WaitFrom(i+1, event.TokenWillExpire, field("uid", "carol"))
+	if p.Has(event.TokenRequest) {
 		t.Fatal("token_request although the token was renewed")
 	}
-	p.signal(syscall.SIGINT)
-	if code := p.exitCode(); code != 0 {
+	p.Signal(syscall.SIGINT)
+	if code := p.ExitCode(); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 }
@@ -403,15 +129,15 @@ func TestTokenCmdRenewal(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := start(t, "dan", "join", "--server", url, "--app-id", testApp, "--room", "r1", "--uid", "dan", "--token-cmd", script)
-	_, i := p.waitFrom(0, event.TokenWillExpire, nil)
-	_, i = p.waitFrom(i+1, event.SDKAuthResult, field("result", 0))
+	_, i := p.WaitFrom(0, event.TokenWillExpire, nil)
+	_, i = p.WaitFrom(i+1, event.SDKAuthResult, field("result", 0))
 	// A second warning comes from the renewed token: the session outlived the first.
-	p.waitFrom(i+1, event.TokenWillExpire, nil)
-	if p.has(event.TokenRequest) {
+	p.WaitFrom(i+1, event.TokenWillExpire, nil)
+	if p.Has(event.TokenRequest) {
 		t.Fatal("token_request although --token-cmd renewed the token")
 	}
-	p.signal(syscall.SIGINT)
-	p.exitCode()
+	p.Signal(syscall.SIGINT)
+	p.ExitCode()
 	runs, _ := os.ReadFile(filepath.Join(dir, "runs"))
 	if n := strings.Count(string(runs), "run"); n < 2 {
 		t.Fatalf("--token-cmd ran %d times, want at least 2", n)
@@ -424,10 +150,10 @@ func TestTokenExpiresWithoutRenewal(t *testing.T) {
 	url := serve(t, "--token-warning", "1s", "--token-grace", "1s")
 	tok := mint(t, testSecret, token.Options{AppID: testApp, RoomID: "r1", UID: "erin", TTL: 3 * time.Second})
 	p := start(t, "erin", "join", "--server", url, "--app-id", testApp, "--room", "r1", "--uid", "erin", "--token", tok)
-	_, i := p.waitFrom(0, event.TokenWillExpire, nil)
-	_, i = p.waitFrom(i+1, event.SDKAuthResult, field("result", token.Expired))
-	p.waitFrom(i+1, event.TokenRequest, nil)
-	if code := p.exitCode(); code != 3 {
+	_, i := p.WaitFrom(0, event.TokenWillExpire, nil)
+	_, i = p.WaitFrom(i+1, event.SDKAuthResult, field("result", token.Expired))
+	p.WaitFrom(i+1, event.TokenRequest, nil)
+	if code := p.ExitCode(); code != 3 {
 		t.Fatalf("exit %d, want 3", code)
 	}
 }
@@ -437,9 +163,9 @@ func TestNoPublishRight(t *testing.T) {
 	tok := mint(t, testSecret, token.Options{AppID: testApp, RoomID: "r1", UID: "viewer", TTL: time.Hour, NoPublish: true})
 	p := start(t, "viewer", "join", "--server", url, "--app-id", testApp, "--room", "r1", "--uid", "viewer",
 		"--token", tok, "--publish", "test", "--until", event.PublishAuthFail, "--timeout", "20s")
-	l := p.wait(event.PublishAuthFail, field("result", token.NoPublishRight))
+	l := p.Wait(event.PublishAuthFail, field("result", token.NoPublishRight))
 	_ = l
-	if code := p.exitCode(); code != 0 {
+	if code := p.ExitCode(); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 }
@@ -450,20 +176,20 @@ func TestMute(t *testing.T) {
 	url := serve(t)
 	alice := start(t, "alice", joinArgs(url, "r1", "alice", "--publish", "test", "--control")...)
 	bob := start(t, "bob", joinArgs(url, "r1", "bob")...)
-	_, i := bob.waitFrom(0, event.PlayerStateChange, field("state", "play"))
-	fmt.Fprintln(alice.stdin, "mute audio")
-	_, i = bob.waitFrom(i+1, event.RemoteStreamUpdate, field("uid", "alice"))
-	_, i = bob.waitFrom(i, event.MutePlay, field("uid", "alice"))
-	fmt.Fprintln(alice.stdin, "mute video")
-	_, i = bob.waitFrom(i+1, event.PlayerStateChange, both(field("state", "pause"), field("reason", "muted")))
-	fmt.Fprintln(alice.stdin, "unmute audio")
-	_, i = bob.waitFrom(i+1, event.MutePlayResume, field("uid", "alice"))
-	bob.waitFrom(i, event.PlayerStateChange, both(field("state", "play"), field("reason", "unmuted")))
-	fmt.Fprintln(alice.stdin, "leave")
-	if code := alice.exitCode(); code != 0 {
+	_, i := bob.WaitFrom(0, event.PlayerStateChange, field("state", "play"))
+	alice.Send("mute audio")
+	_, i = bob.WaitFrom(i+1, event.RemoteStreamUpdate, field("uid", "alice"))
+	_, i = bob.WaitFrom(i, event.MutePlay, field("uid", "alice"))
+	alice.Send("mute video")
+	_, i = bob.WaitFrom(i+1, event.PlayerStateChange, both(field("state", "pause"), field("reason", "muted")))
+	alice.Send("unmute audio")
+	_, i = bob.WaitFrom(i+1, event.MutePlayResume, field("uid", "alice"))
+	bob.WaitFrom(i, event.PlayerStateChange, both(field("state", "play"), field("reason", "unmuted")))
+	alice.Send("leave")
+	if code := alice.ExitCode(); code != 0 {
 		t.Fatalf("alice exit %d", code)
 	}
-	bob.wait(event.RemoteStreamRemove, field("uid", "alice"))
+	bob.Wait(event.RemoteStreamRemove, field("uid", "alice"))
 }
 
 // Files are published in real time; when they end (no --loop) the
@@ -471,16 +197,17 @@ func TestMute(t *testing.T) {
 // decoded both.
 func TestPublishFiles(t *testing.T) {
 	url := serve(t)
-	alice := start(t, "alice", joinArgs(url, "r1", "alice", "--publish", "../internal/media/testdata/vp8.ivf", "--publish", "../internal/media/testdata/opus.ogg")...)
+	alice := start(t, "alice", joinArgs(url, "r1", "alice", "--publish", repoPath("internal", "media", "testdata", "vp8.ivf"),
+		"--publish", repoPath("internal", "media", "testdata", "opus.ogg"))...)
 	bob := start(t, "bob", joinArgs(url, "r1", "bob")...)
-	add := bob.wait(event.RemoteStreamAdd, field("uid", "alice"))
+	add := bob.Wait(event.RemoteStreamAdd, field("uid", "alice"))
 	if !strings.Contains(string(add.Data.(json.RawMessage)), `"codec":"VP8"`) {
 		t.Fatalf("remote_stream_add: %s", add.Data)
 	}
-	bob.wait(event.FirstVideoFrameDecode, field("uid", "alice"))
-	bob.wait(event.FirstAudioFrameDecode, field("uid", "alice"))
-	alice.wait(event.VideoTrackEnd, field("uid", "alice"))
-	alice.wait(event.AudioTrackEnd, field("uid", "alice"))
+	bob.Wait(event.FirstVideoFrameDecode, field("uid", "alice"))
+	bob.Wait(event.FirstAudioFrameDecode, field("uid", "alice"))
+	alice.Wait(event.VideoTrackEnd, field("uid", "alice"))
+	alice.Wait(event.AudioTrackEnd, field("uid", "alice"))
 }
 
 func TestUsageErrors(t *testing.T) {
@@ -505,30 +232,10 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
-// wantUsageError checks a usage error: exit 2, stderr naming the problem
-// (want), nothing on stdout, and no join attempted.
-func wantUsageError(t *testing.T, p *proc, want string) {
-	t.Helper()
-	if code := p.exitCode(); code != 2 {
-		t.Fatalf("exit %d, want 2\n%s", code, p.stderr.String())
-	}
-	if !strings.Contains(p.stderr.String(), want) {
-		t.Fatalf("stderr %q does not say %q", p.stderr.String(), want)
-	}
-	if strings.Contains(p.stderr.String(), "joining") || len(p.snapshotRaw()) != 0 {
-		t.Fatalf("joined or printed events on a usage error: %v", p.snapshotRaw())
-	}
-}
-
 func TestUnreachableServer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
+	addr := testutil.FreeTCPAddr(t) // nothing listens there
 	p := start(t, "lonely", joinArgs("ws://"+addr, "r1", "lonely")...)
-	if code := p.exitCode(); code != 5 {
+	if code := p.ExitCode(); code != 5 {
 		t.Fatalf("exit %d, want 5", code)
 	}
 }
@@ -536,64 +243,10 @@ func TestUnreachableServer(t *testing.T) {
 func TestUntilTimeout(t *testing.T) {
 	url := serve(t)
 	p := start(t, "waiter", joinArgs(url, "r1", "waiter", "--until", event.FirstVideoFrameDecode, "--timeout", "1s")...)
-	p.wait(event.Connected, nil)
-	if code := p.exitCode(); code != 4 {
+	p.Wait(event.Connected, nil)
+	if code := p.ExitCode(); code != 4 {
 		t.Fatalf("exit %d, want 4", code)
 	}
-}
-
-// inProcessServer runs the room server inside the test, so that the test
-// can cut a participant's signaling socket and read forwarding counters;
-// the clients are still real roomctl processes.
-func inProcessServer(t *testing.T) (*server.Server, string) {
-	t.Helper()
-	return inProcessServerWith(t, server.Config{})
-}
-
-// inProcessServerWith is inProcessServer with settings; the registry is
-// the test app's.
-func inProcessServerWith(t *testing.T, cfg server.Config) (*server.Server, string) {
-	t.Helper()
-	reg, err := token.NewRegistry(token.App{ID: testApp, Secret: testSecret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Registry = reg
-	srv, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(ctx, ln)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		_ = srv.Close()
-		<-done
-	})
-	return srv, "ws://" + ln.Addr().String()
-}
-
-// mediaFlows waits until the server has sent uid 50 kB more than it had
-// when called (a second of the test video), i.e. media is flowing to uid now.
-func mediaFlows(t *testing.T, srv *server.Server, room, uid string) {
-	t.Helper()
-	before, _ := srv.BytesSent(room, uid)
-	deadline := time.Now().Add(eventWait)
-	for time.Now().Before(deadline) {
-		if n, ok := srv.BytesSent(room, uid); ok && n > before+50_000 {
-			return
-		}
-		time.Sleep(50 * time.Millisecond) // polling a counter, not synchronizing on an event
-	}
-	t.Fatalf("no media flowing to %s", uid)
 }
 
 // Signaling cut under a joined client: reconnect, then connected, the
@@ -602,47 +255,52 @@ func TestSignalingCut(t *testing.T) {
 	srv, url := inProcessServer(t)
 	alice := start(t, "alice", joinArgs(url, "r1", "alice", "--publish", "test", "--control")...)
 	bob := start(t, "bob", joinArgs(url, "r1", "bob")...)
-	_, i := bob.waitFrom(0, event.FirstVideoFrameDecode, field("uid", "alice"))
+	_, i := bob.WaitFrom(0, event.FirstVideoFrameDecode, field("uid", "alice"))
 	mediaFlows(t, srv, "r1", "bob")
 
 	if !srv.DropSignaling("r1", "bob") {
 		t.Fatal("bob not found on the server")
 	}
-	_, i = bob.waitFrom(i+1, event.Reconnect, both(field("uid", "bob"), field("roomId", "r1")))
-	_, i = bob.waitFrom(i+1, event.Connected, field("uid", "bob"))
-	_, i = bob.waitFrom(i+1, event.SDKAuthResult, field("result", 0))
+	_, i = bob.WaitFrom(i+1, event.Reconnect, both(field("uid", "bob"), field("roomId", "r1")))
+	_, i = bob.WaitFrom(i+1, event.Connected, field("uid", "bob"))
+	_, i = bob.WaitFrom(i+1, event.SDKAuthResult, field("result", 0))
 	mediaFlows(t, srv, "r1", "bob")
-	fmt.Fprintln(alice.stdin, "mute audio")
-	bob.waitFrom(i+1, event.MutePlay, field("uid", "alice"))
-	if bob.has(event.RemoteStreamRemove) {
+	alice.Send("mute audio")
+	bob.WaitFrom(i+1, event.MutePlay, field("uid", "alice"))
+	if bob.Has(event.RemoteStreamRemove) {
 		t.Fatal("the resumed session lost alice's stream")
 	}
 	// The publisher's cut works the same way.
 	if !srv.DropSignaling("r1", "alice") {
 		t.Fatal("alice not found on the server")
 	}
-	alice.wait(event.Reconnect, nil)
-	_, j := alice.waitFrom(0, event.Connected, nil)
-	alice.waitFrom(j+1, event.Connected, nil)
+	alice.Wait(event.Reconnect, nil)
+	_, j := alice.WaitFrom(0, event.Connected, nil)
+	alice.WaitFrom(j+1, event.Connected, nil)
 	mediaFlows(t, srv, "r1", "bob")
 }
 
 // scripts/smoke-test.sh, the CI example users copy, passes against a
-// working deployment.
+// working deployment. The roomctl processes it starts gather on loopback
+// only too, and their sockets are watched through the script's.
 func TestSmokeScript(t *testing.T) {
 	url := serve(t)
 	dir := t.TempDir()
-	script, err := filepath.Abs("../scripts/smoke-test.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(script)
+	cmd := exec.Command(repoPath("scripts", "smoke-test.sh"))
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "ROOMCTL_BIN="+binPath, "ROOMCTL_SERVER="+url, "ROOMCTL_APP_ID="+testApp,
-		"ROOMCTL_APP_SECRET="+testSecret, "SMOKE_TIMEOUT=25s", "ROOMCTL_LOG_LEVEL=warn")
-	out, err := cmd.CombinedOutput()
+		"ROOMCTL_APP_SECRET="+testSecret, "SMOKE_TIMEOUT=25s", "ROOMCTL_LOG_LEVEL=warn",
+		"ROOMCTL_ICE_IP="+testutil.LoopbackICE)
+	var out testutil.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	udp := testutil.WatchUDP(t, "smoke-test.sh", cmd.Process.Pid, testutil.WatchOptions{Tree: true})
+	err := cmd.Wait()
+	udp.Stop()
 	if err != nil {
-		t.Fatalf("smoke-test.sh: %v\n%s", err, out)
+		t.Fatalf("smoke-test.sh: %v\n%s", err, out.String())
 	}
 	events, err := os.ReadFile(filepath.Join(dir, "smoke-events.ndjson"))
 	if err != nil || !strings.Contains(string(events), `"event":"first_video_frame_decode"`) {

@@ -5,91 +5,49 @@ package e2e
 // decoded with ffmpeg and searched for both tones in 20-ms windows.
 
 import (
-	"encoding/binary"
-	"math"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/roomctl/roomctl/internal/dsp/dsptest"
 	"github.com/roomctl/roomctl/internal/event"
+	"github.com/roomctl/roomctl/internal/testutil"
 	"github.com/roomctl/roomctl/record"
 )
-
-func mixArgs(url, room, uid string, extra ...string) []string {
-	args := joinArgs(url, room, uid, extra...)
-	args[0] = "mix-audio"
-	return args
-}
-
-func ffmpegTone(t *testing.T, path string, hz int, secs string) {
-	t.Helper()
-	src := "sine=frequency=" + strconv.Itoa(hz) + ":sample_rate=44100"
-	if out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", src, "-t", secs, path).CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v\n%s", err, out)
-	}
-}
-
-// decodeF32 decodes a file to 48 kHz mono float samples.
-func decodeF32(t *testing.T, path string) []float32 {
-	t.Helper()
-	out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", path, "-f", "f32le", "-ac", "1", "-ar", "48000", "-").Output()
-	if err != nil {
-		t.Fatalf("ffmpeg decode %s: %v", path, err)
-	}
-	x := make([]float32, len(out)/4)
-	for i := range x {
-		x[i] = math.Float32frombits(binary.LittleEndian.Uint32(out[4*i:]))
-	}
-	return x
-}
-
-// tonePower is the Goertzel power of hz in x (48 kHz); a sine of peak A
-// gives about A²/4.
-func tonePower(x []float32, hz float64) float64 {
-	c := 2 * math.Cos(2*math.Pi*hz/48000)
-	var s1, s2 float64
-	for _, v := range x {
-		s1, s2 = float64(v)+c*s1-s2, s1
-	}
-	n := float64(len(x))
-	return (s1*s1 + s2*s2 - c*s1*s2) / (n * n)
-}
 
 // The file (1 s of 1 kHz, cycle 2) is heard for 2 s over the 440 Hz mic,
 // and after audio_mixing_finished only the mic is.
 func TestMixAudioRecorded(t *testing.T) {
-	needTools(t, "ffmpeg")
+	testutil.Need(t, "ffmpeg")
 	url := serve(t)
 	dir, out := t.TempDir(), t.TempDir()
 	tone := filepath.Join(dir, "tone1k.wav")
-	ffmpegTone(t, tone, 1000, "1")
+	testutil.Tone(t, tone, 1000, "1")
 	rec := start(t, "rec", recordArgs(url, "r1", "rec", "--out", out)...)
-	rec.wait(event.SDKAuthResult, field("result", 0))
+	rec.Wait(event.SDKAuthResult, field("result", 0))
 	// --start-after leaves the recorder time to subscribe before the file
 	// starts; the order is checked below rather than assumed.
 	mix := start(t, "mix", mixArgs(url, "r1", "dj", "--file", tone, "--cycle", "2", "--mic", "test",
 		"--start-after", "3s", "--duration", "8s")...)
-	played := mix.wait(event.AudioMixingPlayed, both(field("id", 0), field("fileName", "tone1k.wav")))
-	finished := mix.wait(event.AudioMixingFinished, field("id", 0))
-	if code := mix.exitCode(); code != 0 {
+	played := mix.Wait(event.AudioMixingPlayed, both(field("id", 0), field("fileName", "tone1k.wav")))
+	finished := mix.Wait(event.AudioMixingFinished, field("id", 0))
+	if code := mix.ExitCode(); code != 0 {
 		t.Fatalf("mix-audio exit %d", code)
 	}
-	if d := lineTime(t, finished).Sub(lineTime(t, played)); d < 1900*time.Millisecond || d > 2100*time.Millisecond {
+	if d := testutil.LineTime(t, finished).Sub(testutil.LineTime(t, played)); d < 1900*time.Millisecond || d > 2100*time.Millisecond {
 		t.Errorf("played → finished %s, want 2s", d)
 	}
-	opened, i := rec.waitFrom(0, record.EventFileOpened, field("uid", "dj"))
-	if !lineTime(t, opened).Before(lineTime(t, played)) {
+	opened, i := rec.WaitFrom(0, record.EventFileOpened, field("uid", "dj"))
+	if !testutil.LineTime(t, opened).Before(testutil.LineTime(t, played)) {
 		t.Fatalf("the recorder opened its file at %s, after the file started at %s", opened.TS, played.TS)
 	}
-	rec.signal(syscall.SIGINT)
-	closed, _ := rec.waitFrom(i+1, record.EventFileClosed, field("uid", "dj"))
-	if code := rec.exitCode(); code != 0 {
+	rec.Signal(syscall.SIGINT)
+	closed, _ := rec.WaitFrom(i+1, record.EventFileClosed, field("uid", "dj"))
+	if code := rec.ExitCode(); code != 0 {
 		t.Fatalf("record exit %d", code)
 	}
-	x := decodeF32(t, decodeAs[record.FileClosed](t, closed).Path)
+	x := testutil.DecodePCM(t, testutil.DecodeAs[record.FileClosed](t, closed).Path, "-ac", "1", "-ar", "48000")
 
 	const win = 960 // 20 ms
 	n := len(x) / win
@@ -100,8 +58,8 @@ func TestMixAudioRecorded(t *testing.T) {
 		seg := x[w*win : (w+1)*win]
 		// The file is ffmpeg's sine at 1/8 of full scale (power 0.0039),
 		// the mic 440 Hz at 1/4 (0.0156).
-		has1k[w] = tonePower(seg, 1000) > 0.001
-		has440[w] = tonePower(seg, 440) > 0.004
+		has1k[w] = dsptest.Goertzel(seg, 1000, 48000) > 0.001
+		has440[w] = dsptest.Goertzel(seg, 440, 48000) > 0.004
 		if has1k[w] {
 			if first < 0 {
 				first = w
@@ -142,18 +100,18 @@ func TestMixAudioRecorded(t *testing.T) {
 // Without --duration the command leaves by itself once every file has
 // finished; --mic with a device that is not there is a usage error.
 func TestMixAudioEndsWhenFinished(t *testing.T) {
-	needTools(t, "ffmpeg")
+	testutil.Need(t, "ffmpeg")
 	url := serve(t)
 	tone := filepath.Join(t.TempDir(), "short.wav")
-	ffmpegTone(t, tone, 1000, "0.5")
+	testutil.Tone(t, tone, 1000, "0.5")
 	mix := start(t, "mix", mixArgs(url, "r1", "dj", "--file", tone, "--mic", "silence")...)
-	mix.wait(event.AudioMixingPlayed, field("id", 0))
-	mix.wait(event.AudioMixingFinished, field("id", 0))
-	if code := mix.exitCode(); code != 0 {
+	mix.Wait(event.AudioMixingPlayed, field("id", 0))
+	mix.Wait(event.AudioMixingFinished, field("id", 0))
+	if code := mix.ExitCode(); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 	bad := start(t, "bad", mixArgs(url, "r1", "dj2", "--file", tone, "--mic", "hw:0")...)
-	if code := bad.exitCode(); code != 2 {
+	if code := bad.ExitCode(); code != 2 {
 		t.Fatalf("--mic hw:0: exit %d, want 2", code)
 	}
 }

@@ -5,8 +5,6 @@ package e2e
 // ffmpeg and mkvinfo.
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"os"
@@ -19,123 +17,15 @@ import (
 	"time"
 
 	"github.com/roomctl/roomctl/internal/event"
+	"github.com/roomctl/roomctl/internal/testutil"
 	"github.com/roomctl/roomctl/record"
 )
-
-func recordArgs(url, room, uid string, extra ...string) []string {
-	args := joinArgs(url, room, uid, extra...)
-	args[0] = "record"
-	return args
-}
-
-func needTools(t *testing.T, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is not installed (scripts/setup.sh installs it)", tool)
-			}
-			t.Skipf("%s is not installed (scripts/setup.sh installs it)", tool)
-		}
-	}
-}
-
-func lineTime(t *testing.T, l event.Line) time.Time {
-	t.Helper()
-	ts, err := time.Parse("2006-01-02T15:04:05.000Z", l.TS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ts
-}
-
-func decodeAs[T any](t *testing.T, l event.Line) T {
-	t.Helper()
-	var v T
-	if err := json.Unmarshal(l.Data.(json.RawMessage), &v); err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-type probeOut struct {
-	Streams []struct {
-		CodecName string `json:"codec_name"`
-		CodecType string `json:"codec_type"`
-	} `json:"streams"`
-	Format struct {
-		Duration string `json:"duration"`
-	} `json:"format"`
-}
-
-func probeFile(t *testing.T, path string) (probeOut, time.Duration) {
-	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-of", "json", "-show_streams", "-show_format", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", path, err)
-	}
-	var p probeOut
-	if err := json.Unmarshal(out, &p); err != nil {
-		t.Fatal(err)
-	}
-	d, err := strconv.ParseFloat(p.Format.Duration, 64)
-	if err != nil {
-		t.Fatalf("ffprobe duration %q", p.Format.Duration)
-	}
-	return p, time.Duration(d * float64(time.Second))
-}
-
-// ffmpegDecodes runs a full decode; at -v error any output is a problem.
-// The null muxer's video time base is set to 1 ms: by default it is
-// 1/frame-rate, and on a CPU-starved machine the publisher's encoder can emit
-// two frames less than half a frame period apart, which ffmpeg then reports
-// as "non monotonically increasing dts" although the file's own timestamps
-// (milliseconds) strictly increase.
-func ffmpegDecodes(t *testing.T, path string) {
-	t.Helper()
-	out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", path,
-		"-enc_time_base:v", "1:1000", "-f", "null", "-").CombinedOutput()
-	if err != nil || len(bytes.TrimSpace(out)) > 0 {
-		t.Fatalf("ffmpeg decode of %s: %v\n%s", path, err, out)
-	}
-}
-
-func mkvinfoParses(t *testing.T, path string) {
-	t.Helper()
-	if out, err := exec.Command("mkvinfo", path).CombinedOutput(); err != nil {
-		t.Fatalf("mkvinfo %s: %v\n%s", path, err, out)
-	}
-}
-
-// mediaEnd is where the last packet of a file ends, by ffprobe: it works
-// on a file that was never finalized.
-func mediaEnd(t *testing.T, path string) time.Duration {
-	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe packets %s: %v", path, err)
-	}
-	var end float64
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		f := strings.Split(line, ",")
-		pts, err := strconv.ParseFloat(f[0], 64)
-		if err != nil {
-			continue
-		}
-		d := 0.0
-		if len(f) > 1 {
-			d, _ = strconv.ParseFloat(f[1], 64)
-		}
-		end = max(end, pts+d)
-	}
-	return time.Duration(end * float64(time.Second))
-}
 
 // A publisher (VP8 or H.264 + Opus) recorded for 8 s: one file with both
 // tracks in the right container, as long as the events say, that decodes
 // without an error and that mkvinfo parses.
 func TestRecordPublisher(t *testing.T) {
-	needTools(t, "ffprobe", "ffmpeg", "mkvinfo")
+	testutil.Need(t, "ffprobe", "ffmpeg", "mkvinfo")
 	for _, c := range []struct{ codec, ext, probe string }{
 		{"vp8", ".webm", "vp8"},
 		{"h264", ".mkv", "h264"},
@@ -144,15 +34,15 @@ func TestRecordPublisher(t *testing.T) {
 			url := serve(t)
 			out := t.TempDir()
 			alice := start(t, "alice", joinArgs(url, "r1", "alice", "--publish", "test", "--video-codec", c.codec)...)
-			alice.wait(event.SDKAuthResult, field("result", 0))
+			alice.Wait(event.SDKAuthResult, field("result", 0))
 			rec := start(t, "rec", recordArgs(url, "r1", "rec", "--out", out, "--duration", "8s")...)
-			opened, i := rec.waitFrom(0, record.EventFileOpened, field("uid", "alice"))
-			closed, _ := rec.waitFrom(i+1, record.EventFileClosed, field("uid", "alice"))
-			if code := rec.exitCode(); code != 0 {
+			opened, i := rec.WaitFrom(0, record.EventFileOpened, field("uid", "alice"))
+			closed, _ := rec.WaitFrom(i+1, record.EventFileClosed, field("uid", "alice"))
+			if code := rec.ExitCode(); code != 0 {
 				t.Fatalf("record exit %d", code)
 			}
-			op := decodeAs[record.FileOpened](t, opened)
-			cl := decodeAs[record.FileClosed](t, closed)
+			op := testutil.DecodeAs[record.FileOpened](t, opened)
+			cl := testutil.DecodeAs[record.FileClosed](t, closed)
 			if cl.Path != op.Path || filepath.Dir(cl.Path) != out || filepath.Ext(cl.Path) != c.ext ||
 				!strings.HasPrefix(filepath.Base(cl.Path), "r1_alice_") || cl.Reason != record.ReasonStopped {
 				t.Fatalf("opened %+v, closed %+v", op, cl)
@@ -164,8 +54,9 @@ func TestRecordPublisher(t *testing.T) {
 			if err != nil || st.Size() != cl.Bytes {
 				t.Fatalf("file %v, event says %d bytes", err, cl.Bytes)
 			}
-			recorded := lineTime(t, closed).Sub(lineTime(t, opened))
-			p, d := probeFile(t, cl.Path)
+			recorded := testutil.LineTime(t, closed).Sub(testutil.LineTime(t, opened))
+			p := testutil.FFprobe(t, cl.Path)
+			d := p.Duration(t)
 			if len(p.Streams) != 2 || p.Streams[0].CodecName != c.probe || p.Streams[1].CodecName != "opus" {
 				t.Fatalf("ffprobe streams %+v", p.Streams)
 			}
@@ -176,7 +67,7 @@ func TestRecordPublisher(t *testing.T) {
 				t.Errorf("event durationMs %d, ffprobe %s", cl.DurationMs, d)
 			}
 			ffmpegDecodes(t, cl.Path)
-			mkvinfoParses(t, cl.Path)
+			testutil.MKVInfoParses(t, cl.Path)
 			t.Logf("%s: %d bytes, ffprobe %s, recorded %s", filepath.Base(cl.Path), cl.Bytes, d, recorded)
 		})
 	}
@@ -185,7 +76,7 @@ func TestRecordPublisher(t *testing.T) {
 // kill -9 at a random moment once the file is open: the file decodes and
 // holds all but about the last second of what was received.
 func TestRecordKilled(t *testing.T) {
-	needTools(t, "ffprobe", "ffmpeg")
+	testutil.Need(t, "ffprobe", "ffmpeg")
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("RECORD_KILL_SEED"); s != "" {
 		seed, _ = strconv.ParseUint(s, 10, 64)
@@ -198,20 +89,17 @@ func TestRecordKilled(t *testing.T) {
 	out := t.TempDir()
 	start(t, "alice", joinArgs(url, "r1", "alice", "--publish", "test")...)
 	rec := start(t, "rec", recordArgs(url, "r1", "rec", "--out", out)...)
-	opened := rec.wait(record.EventFileOpened, field("uid", "alice"))
-	op := decodeAs[record.FileOpened](t, opened)
+	opened := rec.Wait(record.EventFileOpened, field("uid", "alice"))
+	op := testutil.DecodeAs[record.FileOpened](t, opened)
 	// Not a synchronization: this is the random moment of the crash.
 	time.Sleep(delay)
 	killedAt := time.Now()
-	if err := rec.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
+	rec.Kill()
 	var ee *exec.ExitError
-	<-rec.exited
-	if rec.err == nil || !errors.As(rec.err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("record ended with %v, not SIGKILL", rec.err)
+	if err := rec.WaitExit(); err == nil || !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("record ended with %v, not SIGKILL", err)
 	}
-	if rec.has(record.EventFileClosed) {
+	if rec.Has(record.EventFileClosed) {
 		t.Fatal("a file was closed before the kill")
 	}
 	// The file's timeline starts at its first frame (a little before the
@@ -222,7 +110,7 @@ func TestRecordKilled(t *testing.T) {
 	}
 	received := killedAt.Sub(fileStart)
 	ffmpegDecodes(t, op.Path)
-	got := mediaEnd(t, op.Path)
+	got := testutil.LastPacketEnd(t, op.Path)
 	lost := received - got
 	t.Logf("received %s before the kill, the file holds %s (lost %s)", received, got, lost)
 	if lost > time.Second+100*time.Millisecond || got > received+200*time.Millisecond {

@@ -5,9 +5,7 @@ package e2e
 
 import (
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -16,71 +14,50 @@ import (
 
 	"github.com/roomctl/roomctl/internal/event"
 	"github.com/roomctl/roomctl/internal/server"
+	"github.com/roomctl/roomctl/internal/testutil"
 	"github.com/roomctl/roomctl/internal/token"
 	"github.com/roomctl/roomctl/record"
 )
-
-// freeAddr returns a loopback TCP address nothing listens on right now, for
-// a server that must come back on the same port after a restart.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
-func serveAt(t *testing.T, name, addr string) *proc {
-	t.Helper()
-	p := start(t, name, "serve", "--listen", addr, "--app-id", testApp, "--app-secret", testSecret)
-	p.wait(event.ServerListening, nil)
-	return p
-}
 
 // kill -9 the server and start it again on the same port: clients print
 // reconnect, then connected and a fresh sdk_auth_result 0; they publish and
 // subscribe again by themselves and video decodes again.
 func TestServerRestart(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testutil.FreeTCPAddr(t)
 	srv := serveAt(t, "serve-1", addr)
 	url := "ws://" + addr
 	alice := start(t, "alice", joinArgs(url, "r1", "alice", "--publish", "test")...)
 	bob := start(t, "bob", joinArgs(url, "r1", "bob")...)
-	_, bi := bob.waitFrom(0, event.FirstVideoFrameDecode, field("uid", "alice"))
-	_, ai := alice.waitFrom(0, event.SDKAuthResult, field("result", 0))
+	_, bi := bob.WaitFrom(0, event.FirstVideoFrameDecode, field("uid", "alice"))
+	_, ai := alice.WaitFrom(0, event.SDKAuthResult, field("result", 0))
 
-	if err := srv.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	srv.exitCode()
-	_, bi = bob.waitFrom(bi+1, event.Reconnect, field("uid", "bob"))
-	_, ai = alice.waitFrom(ai+1, event.Reconnect, field("uid", "alice"))
+	srv.Kill()
+	srv.ExitCode()
+	_, bi = bob.WaitFrom(bi+1, event.Reconnect, field("uid", "bob"))
+	_, ai = alice.WaitFrom(ai+1, event.Reconnect, field("uid", "alice"))
 
 	srv = serveAt(t, "serve-2", addr)
-	_, ai = alice.waitFrom(ai+1, event.Connected, field("uid", "alice"))
-	_, ai = alice.waitFrom(ai+1, event.SDKAuthResult, field("result", 0))
-	_, bi = bob.waitFrom(bi+1, event.Connected, field("uid", "bob"))
-	_, bi = bob.waitFrom(bi+1, event.SDKAuthResult, field("result", 0))
+	_, ai = alice.WaitFrom(ai+1, event.Connected, field("uid", "alice"))
+	_, ai = alice.WaitFrom(ai+1, event.SDKAuthResult, field("result", 0))
+	_, bi = bob.WaitFrom(bi+1, event.Connected, field("uid", "bob"))
+	_, bi = bob.WaitFrom(bi+1, event.SDKAuthResult, field("result", 0))
 	// The old session's stream is gone; the republished one comes back.
-	bob.waitFrom(bi, event.RemoteStreamRemove, field("uid", "alice"))
-	_, bi = bob.waitFrom(bi, event.RemoteStreamAdd, field("uid", "alice"))
-	bob.waitFrom(bi, event.FirstAudioFrameDecode, field("uid", "alice"))
-	_, bi = bob.waitFrom(bi, event.FirstVideoFrameDecode, field("uid", "alice"))
+	bob.WaitFrom(bi, event.RemoteStreamRemove, field("uid", "alice"))
+	_, bi = bob.WaitFrom(bi, event.RemoteStreamAdd, field("uid", "alice"))
+	bob.WaitFrom(bi, event.FirstAudioFrameDecode, field("uid", "alice"))
+	_, bi = bob.WaitFrom(bi, event.FirstVideoFrameDecode, field("uid", "alice"))
 
 	// A graceful stop (SIGTERM: bye "server closing") is a restart too, not
 	// the end of the clients.
-	srv.signal(syscall.SIGTERM)
-	if code := srv.exitCode(); code != 0 {
+	srv.Signal(syscall.SIGTERM)
+	if code := srv.ExitCode(); code != 0 {
 		t.Fatalf("serve exit %d after SIGTERM", code)
 	}
-	_, bi = bob.waitFrom(bi+1, event.Reconnect, field("uid", "bob"))
-	alice.waitFrom(ai+1, event.Reconnect, field("uid", "alice"))
+	_, bi = bob.WaitFrom(bi+1, event.Reconnect, field("uid", "bob"))
+	alice.WaitFrom(ai+1, event.Reconnect, field("uid", "alice"))
 	serveAt(t, "serve-3", addr)
-	_, bi = bob.waitFrom(bi+1, event.RemoteStreamAdd, field("uid", "alice"))
-	bob.waitFrom(bi, event.FirstVideoFrameDecode, field("uid", "alice"))
+	_, bi = bob.WaitFrom(bi+1, event.RemoteStreamAdd, field("uid", "alice"))
+	bob.WaitFrom(bi, event.FirstVideoFrameDecode, field("uid", "alice"))
 }
 
 // cutUDP drops every loopback UDP packet to or from port with nftables
@@ -88,80 +65,31 @@ func TestServerRestart(t *testing.T) {
 func cutUDP(t *testing.T, port int) (restore func()) {
 	t.Helper()
 	p := fmt.Sprint(port)
-	return nftRules(t, fmt.Sprintf("roomctl_cut_%d", os.Getpid()),
+	return testutil.NftInput(t, fmt.Sprintf("roomctl_cut_%d", os.Getpid()),
 		[]string{"iifname", "lo", "udp", "dport", p, "drop"},
 		[]string{"iifname", "lo", "udp", "sport", p, "drop"})
-}
-
-// nftRules installs an nftables table whose input chain holds rules (the
-// words after "add rule inet TABLE in"), until restore is called or the
-// test ends. It needs root and nft: without them the test is skipped,
-// except in CI, where setup installs nftables and a skip would hide the
-// feature (needNft).
-func nftRules(t *testing.T, table string, rules ...[]string) (restore func()) {
-	t.Helper()
-	needNft(t)
-	nft := func(args ...string) error {
-		out, err := exec.Command("nft", args...).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("nft %s: %w: %s", strings.Join(args, " "), err, out)
-		}
-		return nil
-	}
-	restored := false
-	restore = func() {
-		if !restored {
-			restored = true
-			_ = nft("delete", "table", "inet", table)
-		}
-	}
-	t.Cleanup(restore)
-	cmds := [][]string{
-		{"add", "table", "inet", table},
-		{"add", "chain", "inet", table, "in", "{ type filter hook input priority 0 ; }"},
-	}
-	for _, r := range rules {
-		cmds = append(cmds, append([]string{"add", "rule", "inet", table, "in"}, r...))
-	}
-	for _, args := range cmds {
-		if err := nft(args...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return restore
-}
-
-func freeUDPPort(t *testing.T) int {
-	t.Helper()
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := c.LocalAddr().(*net.UDPAddr).Port
-	c.Close()
-	return port
 }
 
 // Cut all media for 5 s (signaling stays up): both sides print
 // stream_reconnect_start, restart ICE, and print stream_reconnect_end once
 // media flows again; the server is sending media to the subscriber again.
 func TestMediaCut(t *testing.T) {
-	port := freeUDPPort(t)
+	port := testutil.FreeUDPPort(t)
 	srv, url := inProcessServerWith(t, server.Config{UDPPort: port})
 	alice := start(t, "alice", joinArgs(url, "r1", "alice", "--publish", "test")...)
 	bob := start(t, "bob", joinArgs(url, "r1", "bob")...)
-	_, bi := bob.waitFrom(0, event.FirstVideoFrameDecode, field("uid", "alice"))
+	_, bi := bob.WaitFrom(0, event.FirstVideoFrameDecode, field("uid", "alice"))
 	mediaFlows(t, srv, "r1", "bob")
 
 	restore := cutUDP(t, port)
-	_, bi = bob.waitFrom(bi+1, event.StreamReconnectStart, both(field("uid", "alice"), field("roomId", "r1")))
-	_, ai := alice.waitFrom(0, event.StreamReconnectStart, field("uid", "alice"))
+	_, bi = bob.WaitFrom(bi+1, event.StreamReconnectStart, both(field("uid", "alice"), field("roomId", "r1")))
+	_, ai := alice.WaitFrom(0, event.StreamReconnectStart, field("uid", "alice"))
 	time.Sleep(5 * time.Second) // the cut itself: this is the scenario, not a wait for an event
 	restore()
-	bob.waitFrom(bi+1, event.StreamReconnectEnd, both(field("uid", "alice"), field("roomId", "r1")))
-	alice.waitFrom(ai+1, event.StreamReconnectEnd, field("uid", "alice"))
+	bob.WaitFrom(bi+1, event.StreamReconnectEnd, both(field("uid", "alice"), field("roomId", "r1")))
+	alice.WaitFrom(ai+1, event.StreamReconnectEnd, field("uid", "alice"))
 	mediaFlows(t, srv, "r1", "bob")
-	if bob.has(event.Reconnect) || alice.has(event.Reconnect) {
+	if bob.Has(event.Reconnect) || alice.Has(event.Reconnect) {
 		t.Fatal("a media cut must not look like a signaling reconnect")
 	}
 }
@@ -181,13 +109,13 @@ exec %[2]s token --app-id %[3]s --app-secret %[4]s --room r1 --uid frank --ttl 3
 		t.Fatal(err)
 	}
 	p := start(t, "frank", "join", "--server", url, "--app-id", testApp, "--room", "r1", "--uid", "frank", "--token-cmd", script)
-	_, i := p.waitFrom(0, event.TokenWillExpire, nil)
-	_, i = p.waitFrom(i+1, event.SDKAuthResult, field("result", token.Expired))
-	p.waitFrom(i+1, event.TokenRequest, nil)
-	if code := p.exitCode(); code != 3 {
+	_, i := p.WaitFrom(0, event.TokenWillExpire, nil)
+	_, i = p.WaitFrom(i+1, event.SDKAuthResult, field("result", token.Expired))
+	p.WaitFrom(i+1, event.TokenRequest, nil)
+	if code := p.ExitCode(); code != 3 {
 		t.Fatalf("exit %d, want 3", code)
 	}
-	stderr := p.stderr.String()
+	stderr := p.Stderr()
 	if !strings.Contains(stderr, "token renewal failed") || !strings.Contains(stderr, "vault unreachable") {
 		t.Fatalf("stderr does not explain the failed renewal:\n%s", stderr)
 	}
@@ -198,40 +126,34 @@ exec %[2]s token --app-id %[3]s --app-secret %[4]s --room r1 --uid frank --ttl 3
 // the publisher is back, and both decode cleanly — the recording covers
 // both sides of the gap.
 func TestRecordThroughServerRestart(t *testing.T) {
-	needTools(t, "ffmpeg", "ffprobe")
-	addr := freeAddr(t)
+	testutil.Need(t, "ffmpeg", "ffprobe")
+	addr := testutil.FreeTCPAddr(t)
 	srv := serveAt(t, "serve-1", addr)
 	url := "ws://" + addr
 	dir := t.TempDir()
 	start(t, "alice", joinArgs(url, "r1", "alice", "--publish", "test")...)
 	rec := start(t, "rec", recordArgs(url, "r1", "rec", "--out", dir)...)
-	_, ri := rec.waitFrom(0, record.EventFileOpened, field("uid", "alice"))
+	_, ri := rec.WaitFrom(0, record.EventFileOpened, field("uid", "alice"))
 	// Two network_score lines after the file opened: at least 2 s recorded.
-	_, ri = rec.waitFrom(ri+1, event.NetworkScore, nil)
-	_, ri = rec.waitFrom(ri+1, event.NetworkScore, nil)
+	_, ri = rec.WaitFrom(ri+1, event.NetworkScore, nil)
+	_, ri = rec.WaitFrom(ri+1, event.NetworkScore, nil)
 
-	if err := srv.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	srv.exitCode()
-	_, ri = rec.waitFrom(ri+1, event.Reconnect, nil)
+	srv.Kill()
+	srv.ExitCode()
+	_, ri = rec.WaitFrom(ri+1, event.Reconnect, nil)
 	serveAt(t, "serve-2", addr)
-	_, ri = rec.waitFrom(ri+1, event.Connected, nil)
-	_, ri = rec.waitFrom(ri+1, record.EventFileOpened, field("uid", "alice"))
-	_, ri = rec.waitFrom(ri+1, event.NetworkScore, nil)
-	rec.waitFrom(ri+1, event.NetworkScore, nil)
-	rec.signal(syscall.SIGINT)
-	if code := rec.exitCode(); code != 0 {
+	_, ri = rec.WaitFrom(ri+1, event.Connected, nil)
+	_, ri = rec.WaitFrom(ri+1, record.EventFileOpened, field("uid", "alice"))
+	_, ri = rec.WaitFrom(ri+1, event.NetworkScore, nil)
+	rec.WaitFrom(ri+1, event.NetworkScore, nil)
+	rec.Signal(syscall.SIGINT)
+	if code := rec.ExitCode(); code != 0 {
 		t.Fatalf("record exit %d", code)
 	}
 	var paths []string
-	for _, raw := range rec.snapshotRaw() {
-		l, err := event.Decode([]byte(raw))
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, l := range rec.Lines() {
 		if l.Event == record.EventFileClosed {
-			paths = append(paths, decodeAs[record.FileClosed](t, l).Path)
+			paths = append(paths, testutil.DecodeAs[record.FileClosed](t, l).Path)
 		}
 	}
 	if len(paths) != 2 {
@@ -239,7 +161,7 @@ func TestRecordThroughServerRestart(t *testing.T) {
 	}
 	for _, p := range paths {
 		ffmpegDecodes(t, p)
-		if _, d := probeFile(t, p); d < time.Second {
+		if d := testutil.FFprobe(t, p).Duration(t); d < time.Second {
 			t.Fatalf("%s holds %v, want at least 1 s", p, d)
 		}
 	}

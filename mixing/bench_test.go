@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"testing"
 
+	"github.com/roomctl/roomctl/internal/dsp/dsptest"
 	"github.com/roomctl/roomctl/internal/media"
 )
 
@@ -13,7 +14,7 @@ import (
 // encode is BenchmarkOpusEncode in media. ns/op ÷ 1e9 is the realtime
 // factor of the CPU one stream costs.
 func BenchmarkMixedStream(b *testing.B) {
-	wav := wavBytes(sine(1000, 44100, 44100))
+	wav := wavBytes(dsptest.Tone{Freq: 1000, Amp: 0.5, Rate: 44100}.Samples(0, 44100))
 	frame := make([]float32, FrameSamples)
 	for b.Loop() {
 		c, err := Decode(bytes.NewReader(wav))

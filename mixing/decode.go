@@ -14,6 +14,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/roomctl/roomctl/internal/dsp"
 )
 
 // SampleRate is the rate of everything the package produces: 48 kHz mono.
@@ -92,7 +94,11 @@ func Decode(r io.ReadSeeker) (*Clip, error) {
 	if len(mono) == 0 {
 		return nil, errors.New("no audio in file")
 	}
-	return &Clip{Samples: Resample(mono, p.rate, SampleRate)}, nil
+	samples, err := dsp.Resample(mono, p.rate, SampleRate)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrFormat, err)
+	}
+	return &Clip{Samples: samples}, nil
 }
 
 // downmix averages interleaved channels into one.

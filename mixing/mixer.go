@@ -6,6 +6,8 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"github.com/roomctl/roomctl/internal/dsp"
 )
 
 // FrameSamples is one 20-ms frame at 48 kHz mono, what ReadPCM fills.
@@ -174,7 +176,7 @@ func (m *Mixer) ReadPCM(frame []float32) error {
 		}
 	}
 	for i, v := range frame {
-		frame[i] = Limit(v)
+		frame[i] = dsp.Limit(v)
 	}
 	allDone := m.played > 0 && m.active == 0
 	m.mu.Unlock()

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/roomctl/roomctl/internal/dsp/dsptest"
 )
 
 func needFFmpeg(t *testing.T) {
@@ -18,21 +20,6 @@ func needFFmpeg(t *testing.T) {
 		}
 		t.Skip("ffmpeg is not installed")
 	}
-}
-
-// goertzel is the power of frequency f in x at rate SampleRate, normalised
-// so a full-scale sine gives about 0.25.
-func goertzel(x []float32, f float64) float64 {
-	w := 2 * math.Pi * f / SampleRate
-	c := 2 * math.Cos(w)
-	var s1, s2 float64
-	for _, v := range x {
-		s0 := float64(v) + c*s1 - s2
-		s2, s1 = s1, s0
-	}
-	p := s1*s1 + s2*s2 - c*s1*s2
-	n := float64(len(x))
-	return p / (n * n)
 }
 
 func makeTone(t *testing.T, name string, codec ...string) string {
@@ -66,13 +53,13 @@ func TestDecodeFormats(t *testing.T) {
 				t.Errorf("length %s, want 1s ± 10ms", got)
 			}
 			// The tone must start at once: no leading silence (MP3 delay).
-			if p := goertzel(clip.Samples[:480], 1000); p < 0.003 { // ffmpeg's sine is 1/8 of full scale: 0.0039
+			if p := dsptest.Goertzel(clip.Samples[:480], 1000, SampleRate); p < 0.003 { // ffmpeg's sine is 1/8 of full scale: 0.0039
 				t.Errorf("first 10 ms: 1 kHz power %.4f: leading silence", p)
 			}
 			mid := clip.Samples[4800 : 4800+24000]
-			p := goertzel(mid, 1000)
+			p := dsptest.Goertzel(mid, 1000, SampleRate)
 			for _, f := range []float64{900, 1100, 440, 2000} {
-				if q := goertzel(mid, f); q > p/1000 {
+				if q := dsptest.Goertzel(mid, f, SampleRate); q > p/1000 {
 					t.Errorf("%g Hz power %.2g vs 1 kHz %.2g", f, q, p)
 				}
 			}
@@ -100,57 +87,6 @@ func TestDecodeCorrupt(t *testing.T) {
 	}
 	if _, err := DecodeFile(filepath.Join(dir, "missing.wav")); err == nil {
 		t.Error("missing file decoded")
-	}
-}
-
-func sine(f float64, rate, n int) []float32 {
-	x := make([]float32, n)
-	for i := range x {
-		x[i] = float32(0.5 * math.Sin(2*math.Pi*f*float64(i)/float64(rate)))
-	}
-	return x
-}
-
-// A tone above the output's Nyquist must not alias into the pass band, and
-// one inside must pass at its level.
-func TestResampleAliasing(t *testing.T) {
-	// 96 kHz → 48 kHz: 30 kHz would alias to 18 kHz.
-	y := Resample(sine(30000, 96000, 96000), 96000, 48000)
-	if len(y) != 48000 {
-		t.Fatalf("len %d", len(y))
-	}
-	mid := y[4800:43200]
-	if p := goertzel(mid, 18000); p > 0.0625*1e-8 { // -80 dB of the tone
-		t.Errorf("alias at 18 kHz: %.3g", p)
-	}
-	// 44.1 → 48: 1 kHz passes at its level, no image near 47 kHz-1 kHz.
-	y = Resample(sine(1000, 44100, 44100), 44100, 48000)
-	if len(y) != 48000 {
-		t.Fatalf("len %d", len(y))
-	}
-	mid = y[4800:43200]
-	if p := goertzel(mid, 1000); math.Abs(p-0.0625) > 0.002 {
-		t.Errorf("1 kHz power %.4f, want 0.0625", p)
-	}
-	if p := goertzel(mid, 43100); p > 0.0625*1e-8 {
-		t.Errorf("image at 43.1 kHz: %.3g", p)
-	}
-}
-
-func TestLimiter(t *testing.T) {
-	prev := float32(-2)
-	for x := float32(-8); x <= 8; x += 0.001 {
-		y := Limit(x)
-		if y > 1 || y < -1 {
-			t.Fatalf("Limit(%g) = %g", x, y)
-		}
-		if y < prev {
-			t.Fatalf("not monotonic at %g", x)
-		}
-		prev = y
-	}
-	if Limit(0.5) != 0.5 || Limit(-0.7) != -0.7 {
-		t.Error("below the knee must pass untouched")
 	}
 }
 
@@ -245,7 +181,7 @@ func TestVolumeAndMic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Clip{Samples: sine(1000, SampleRate, SampleRate)}
+	c := &Clip{Samples: dsptest.Tone{Freq: 1000, Amp: 0.5, Rate: SampleRate}.Samples(0, SampleRate)}
 	if err := m.Play(0, c, PlayConfig{Volume: 50}); err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +193,7 @@ func TestVolumeAndMic(t *testing.T) {
 	}
 	// 0.5 × 0.5 = 0.25 peak for the file, 0.25 for the mic: power 1/64 each.
 	for _, f := range []float64{1000, 440} {
-		if p := goertzel(out, f); math.Abs(p-1.0/64) > 0.001 {
+		if p := dsptest.Goertzel(out, f, SampleRate); math.Abs(p-1.0/64) > 0.001 {
 			t.Errorf("%g Hz power %.4f, want %.4f", f, p, 1.0/64)
 		}
 	}
@@ -275,7 +211,7 @@ func TestMixLimited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	loud := &Clip{Samples: sine(1000, SampleRate, SampleRate)}
+	loud := &Clip{Samples: dsptest.Tone{Freq: 1000, Amp: 0.5, Rate: SampleRate}.Samples(0, SampleRate)}
 	for id := range 2 {
 		loud := &Clip{Samples: append([]float32(nil), loud.Samples...)}
 		for i := range loud.Samples {

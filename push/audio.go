@@ -3,6 +3,7 @@ package push
 import (
 	"time"
 
+	"github.com/roomctl/roomctl/internal/dsp"
 	"github.com/roomctl/roomctl/push/aac"
 )
 
@@ -16,10 +17,10 @@ import (
 // starts on a frame boundary with the time of its first sample.
 type aacPipe struct {
 	enc   *aac.Encoder
-	rs    [aacChannels]resampler
-	in    [aacChannels][]float32 // de-interleaved input
-	out   [aacChannels][]float32 // resampled
-	frame []float32              // planar, FrameSize per channel
+	rs    [aacChannels]*dsp.Resampler // 48 → 44.1 kHz
+	in    [aacChannels][]float32      // de-interleaved input
+	out   [aacChannels][]float32      // resampled
+	frame []float32                   // planar, FrameSize per channel
 	fs    int
 	fill  int
 	pos   int64 // sample number (44.1 kHz) of the frame being filled
@@ -43,7 +44,12 @@ type aacSeg struct {
 
 func newAACPipe(enc *aac.Encoder) *aacPipe {
 	fs := enc.FrameSize()
-	return &aacPipe{enc: enc, fs: fs, frame: make([]float32, fs*aacChannels), zeros: make([]float32, 960*aacChannels)}
+	a := &aacPipe{enc: enc, fs: fs, frame: make([]float32, fs*aacChannels), zeros: make([]float32, 960*aacChannels)}
+	for c := range a.rs {
+		// Two valid constant rates: NewResampler cannot fail.
+		a.rs[c], _ = dsp.NewResampler(opusRate, aacRate)
+	}
+	return a
 }
 
 // begin starts a segment whose next input sample is at wall: what is
@@ -51,7 +57,7 @@ func newAACPipe(enc *aac.Encoder) *aacPipe {
 func (a *aacPipe) begin(pkts []aac.Packet, wall time.Time) []aac.Packet {
 	if len(a.segs) > 0 {
 		for c := range a.rs {
-			a.out[c] = a.rs[c].flush(a.out[c][:0])
+			a.out[c] = a.rs[c].Flush(a.out[c][:0])
 		}
 		pkts = a.feed(pkts)
 		if a.fill > 0 {
@@ -100,7 +106,7 @@ func (a *aacPipe) write(pkts []aac.Packet, pcm []float32) []aac.Packet {
 		for i := range n {
 			a.in[c] = append(a.in[c], pcm[i*aacChannels+c])
 		}
-		a.out[c] = a.rs[c].process(a.out[c][:0], a.in[c])
+		a.out[c] = a.rs[c].Process(a.out[c][:0], a.in[c])
 	}
 	return a.feed(pkts)
 }

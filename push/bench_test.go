@@ -6,6 +6,7 @@ import (
 
 	"github.com/pion/opus"
 
+	"github.com/roomctl/roomctl/internal/testutil"
 	"github.com/roomctl/roomctl/push/aac"
 )
 
@@ -14,7 +15,7 @@ import (
 // 128 kb/s stereo (libavcodec). CPU share of one core per stream =
 // ns/op / 20 ms.
 func BenchmarkOpusToAAC(b *testing.B) {
-	pkts := oggPackets(b, "testdata/tone1k.ogg")
+	pkts := testutil.OpusPackets(b, "testdata/tone1k.ogg")
 	dec, err := opus.NewDecoderWithOutput(opusRate, aacChannels)
 	if err != nil {
 		b.Fatal(err)
@@ -43,7 +44,7 @@ func BenchmarkOpusToAAC(b *testing.B) {
 
 // BenchmarkOpusDecode is the decoding part alone.
 func BenchmarkOpusDecode(b *testing.B) {
-	pkts := oggPackets(b, "testdata/tone1k.ogg")
+	pkts := testutil.OpusPackets(b, "testdata/tone1k.ogg")
 	dec, err := opus.NewDecoderWithOutput(opusRate, aacChannels)
 	if err != nil {
 		b.Fatal(err)

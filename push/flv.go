@@ -2,11 +2,10 @@ package push
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 
-	"github.com/roomctl/roomctl/internal/media"
+	"github.com/roomctl/roomctl/internal/codec/h264"
 )
 
 // FLV (Adobe FLV spec v10.1, annex E) as RTMP carries it: a message per
@@ -27,46 +26,12 @@ const (
 	aacRaw            byte = 1
 )
 
-// appendAVCC appends the NAL units as AVCC: each prefixed by its length in
-// 4 bytes big endian (the lengthSizeMinusOne of avcDecoderConfig is 3).
-func appendAVCC(dst []byte, nalus [][]byte) []byte {
-	for _, n := range nalus {
-		dst = binary.BigEndian.AppendUint32(dst, uint32(len(n)))
-		dst = append(dst, n...)
-	}
-	return dst
-}
-
-// avcDecoderConfig builds the AVCDecoderConfigurationRecord (ISO/IEC
-// 14496-15 5.3.3.1, "avcC") of one SPS and one PPS: the body of the AVC
-// sequence header. Profile, compatibility and level come from the SPS.
-// The high-profile extension (chroma format, bit depths) is left out, as
-// most muxers do for 4:2:0 8-bit; WebRTC sends constrained baseline anyway.
+// avcDecoderConfig is the body of the AVC sequence header: the avcC record
+// of one SPS and one PPS. The High profile extension (chroma format, bit
+// depths) is left out, as most muxers do for 4:2:0 8-bit; WebRTC sends
+// constrained baseline anyway.
 func avcDecoderConfig(sps, pps []byte) ([]byte, error) {
-	if len(sps) < 4 || sps[0]&0x1f != media.NALSPS {
-		return nil, errors.New("avcC: not an SPS")
-	}
-	if len(pps) < 1 || pps[0]&0x1f != media.NALPPS {
-		return nil, errors.New("avcC: not a PPS")
-	}
-	if len(sps) > 0xffff || len(pps) > 0xffff {
-		return nil, errors.New("avcC: parameter set too long")
-	}
-	b := make([]byte, 0, 11+len(sps)+len(pps))
-	b = append(b,
-		1,      // configurationVersion
-		sps[1], // AVCProfileIndication
-		sps[2], // profile_compatibility
-		sps[3], // AVCLevelIndication
-		0xff,   // reserved 6 bits, lengthSizeMinusOne = 3
-		0xe1,   // reserved 3 bits, numOfSequenceParameterSets = 1
-	)
-	b = binary.BigEndian.AppendUint16(b, uint16(len(sps)))
-	b = append(b, sps...)
-	b = append(b, 1) // numOfPictureParameterSets
-	b = binary.BigEndian.AppendUint16(b, uint16(len(pps)))
-	b = append(b, pps...)
-	return b, nil
+	return h264.DecoderConfig(sps, pps, nil)
 }
 
 // videoTagBody is an FLV VIDEODATA body for AVC: frame type (1 key, 2

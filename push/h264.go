@@ -6,7 +6,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 
-	"github.com/roomctl/roomctl/internal/media"
+	"github.com/roomctl/roomctl/internal/codec/h264"
 )
 
 // accessUnit is one H.264 picture reassembled from RTP, in Annex-B.
@@ -96,26 +96,18 @@ type picture struct {
 
 // toPicture splits an Annex-B access unit for FLV.
 func toPicture(annexB []byte) picture {
-	var pic picture
+	var info h264.AUInfo
 	var keep [][]byte
-	for _, n := range media.SplitAnnexB(annexB) {
-		switch n[0] & 0x1f {
-		case media.NALSPS:
-			pic.sps = n
-			keep = append(keep, n)
-		case media.NALPPS:
-			pic.pps = n
-			keep = append(keep, n)
-		case media.NALAUD:
-		case media.NALIDR:
-			pic.key = true
-			keep = append(keep, n)
-		default:
-			keep = append(keep, n)
+	for n := range h264.NALUnits(annexB) {
+		if h264.TypeOf(n) == h264.NALAUD {
+			continue
 		}
+		info.Add(n)
+		keep = append(keep, n)
 	}
+	pic := picture{key: info.IDR, sps: info.SPS, pps: info.PPS}
 	if len(keep) > 0 {
-		pic.avcc = appendAVCC(nil, keep)
+		pic.avcc = h264.AppendAVCC(nil, keep)
 	}
 	return pic
 }
@@ -124,7 +116,7 @@ func toPicture(annexB []byte) picture {
 // included) declares, after frame cropping. onMetaData carries it;
 // decoders read the SPS itself.
 func spsSize(sps []byte) (width, height int, err error) {
-	s, err := media.ParseSPS(sps)
+	s, err := h264.ParseSPS(sps)
 	if err != nil {
 		return 0, 0, err
 	}

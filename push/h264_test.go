@@ -6,7 +6,7 @@ import (
 
 	"github.com/pion/rtp"
 
-	"github.com/roomctl/roomctl/internal/media"
+	"github.com/roomctl/roomctl/internal/codec/h264"
 )
 
 func videoPackets(t *testing.T) ([][]byte, [][]*rtp.Packet) {
@@ -29,7 +29,7 @@ func videoPackets(t *testing.T) ([][]byte, [][]*rtp.Packet) {
 
 // nalsEqual compares two Annex-B access units NAL by NAL.
 func nalsEqual(a, b []byte) bool {
-	x, y := media.SplitAnnexB(a), media.SplitAnnexB(b)
+	x, y := h264.SplitAnnexB(a), h264.SplitAnnexB(b)
 	if len(x) != len(y) {
 		return false
 	}

@@ -2,16 +2,17 @@ package push
 
 import (
 	"bytes"
-	"encoding/binary"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/roomctl/roomctl/internal/dsp/dsptest"
 	"github.com/roomctl/roomctl/internal/engine"
 	"github.com/roomctl/roomctl/internal/event"
+	"github.com/roomctl/roomctl/internal/testutil"
 	"github.com/roomctl/roomctl/push/aac"
 )
 
@@ -166,12 +167,7 @@ func describe(tags []*tag) []string {
 // no complaint, H.264 and AAC at 44.1 kHz stereo, and the 1 kHz tone back.
 func checkFLVDecodes(t *testing.T, tags []*tag) {
 	t.Helper()
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("ffmpeg not installed")
-		}
-		t.Skip("ffmpeg not installed")
-	}
+	testutil.Need(t, "ffmpeg", "ffprobe")
 	file := flvHeader(true, true)
 	for _, tg := range tags {
 		file = appendFLVTag(file, tg.typ, tg.ts, tg.body)
@@ -180,34 +176,22 @@ func checkFLVDecodes(t *testing.T, tags []*tag) {
 	if err := os.WriteFile(path, file, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "stream=codec_name,sample_rate,channels,width,height",
-		"-of", "compact", path).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffprobe: %v %s", err, out)
-	}
+	out := testutil.RunTool(t, "ffprobe", "-v", "error", "-show_entries", "stream=codec_name,sample_rate,channels,width,height",
+		"-of", "compact", path)
 	for _, want := range []string{"codec_name=h264", "width=160", "height=120", "codec_name=aac", "sample_rate=44100", "channels=2"} {
-		if !bytes.Contains(out, []byte(want)) {
+		if !strings.Contains(out, want) {
 			t.Errorf("ffprobe: no %s in %s", want, out)
 		}
 	}
-	if out, err := exec.Command("ffmpeg", "-v", "error", "-i", path, "-f", "null", "-").CombinedOutput(); err != nil || len(out) > 0 {
-		t.Errorf("ffmpeg decoding complained: %v %s", err, out)
-	}
-	pcm, err := exec.Command("ffmpeg", "-v", "error", "-i", path, "-vn", "-af", "pan=mono|c0=c0", "-f", "f32le", "-").Output() // the left channel
-	if err != nil {
-		t.Fatal(err)
-	}
-	x := make([]float32, len(pcm)/4)
-	if err := binary.Read(bytes.NewReader(pcm), binary.LittleEndian, x); err != nil {
-		t.Fatal(err)
-	}
+	testutil.DecodeClean(t, path)
+	x := testutil.DecodePCM(t, path, "-vn", "-af", "pan=mono|c0=c0") // the left channel
 	if len(x) < 44100*2 {
 		t.Fatalf("%d samples decoded", len(x))
 	}
 	mid := x[22050 : 22050+44100] // one second: 1000 whole periods
-	p1k := goertzel(mid, 1000, 44100)
+	p1k := dsptest.Goertzel(mid, 1000, 44100)
 	for _, f := range []float64{500, 900, 1100, 2000} {
-		if p := goertzel(mid, f, 44100); p > p1k*1e-3 {
+		if p := dsptest.Goertzel(mid, f, 44100); p > p1k*1e-3 {
 			t.Errorf("%g Hz at %.1f dB of 1 kHz", f, 10*math.Log10(p/p1k))
 		}
 	}

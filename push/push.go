@@ -30,7 +30,8 @@
 //   - INTERNEL_ERROR (the SDK's spelling): the source cannot be pulled
 //     (Fail, an unsupported codec); the push ends;
 //   - PUSH_STREAM_FINISHED: the push ended cleanly, reason TASK_IS_STOPPED
-//     (Close) or STREAM_IS_UNPUBLISHED (SourceGone).
+//     (Close) or STREAM_IS_UNPUBLISHED (SourceGone, or a source track that
+//     ended with engine.ReasonStreamRemoved).
 package push
 
 import (
@@ -395,7 +396,16 @@ func (s *trackSink) SenderReport(ntp time.Time, rtpTime uint32) {
 	s.p.sendCtl(input{kind: inSR, sink: s, at: ntp, rtpTime: rtpTime})
 }
 
-// Close implements engine.PacketSink.
-func (s *trackSink) Close() {
+// Close implements engine.PacketSink. A source that unpublished or left
+// (engine.ReasonStreamRemoved) ends the push, as SourceGone does; any other
+// end only ends the track: after our session was lost the source comes
+// back as new tracks, and when the engine stops the command ends the push.
+func (s *trackSink) Close(reason engine.EndReason) {
 	s.p.sendCtl(input{kind: inTrackEnd, sink: s})
+	switch reason {
+	case engine.ReasonStreamRemoved:
+		s.p.SourceGone()
+	case engine.ReasonSessionLost:
+		s.p.log.Warn("room session lost; the push waits for the source to come back", "source", s.t.UID)
+	}
 }

@@ -1,6 +1,7 @@
 package push
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -250,6 +251,9 @@ func hangingServer(t *testing.T) string {
 type source struct {
 	stop chan struct{}
 	done chan struct{}
+	// end is why its tracks end at halt; "" is engine.ReasonLeft (the
+	// engine stopping: the push goes on until closed).
+	end engine.EndReason
 }
 
 func startSource(t *testing.T, p *Pusher, loops int) *source {
@@ -272,8 +276,11 @@ func startSource(t *testing.T, p *Pusher, loops int) *source {
 	src := &source{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(src.done)
-		defer vs.Close()
-		defer as.Close()
+		defer func() {
+			reason := cmp.Or(src.end, engine.ReasonLeft)
+			as.Close(reason)
+			vs.Close(reason)
+		}()
 		start := time.Now()
 		vs.SenderReport(start, 0)
 		as.SenderReport(start, 0)
@@ -336,8 +343,9 @@ func TestPushToServer(t *testing.T) {
 	src := startSource(t, p, 0)
 	log.waitFor(t, 0, url, StatusOngoing, ReasonNone)
 	srv.waitTags(250) // about 3 s of media
+	// The source leaves: its tracks end with that reason.
+	src.end = engine.ReasonStreamRemoved
 	src.halt()
-	p.SourceGone()
 	select {
 	case <-p.Done():
 	case <-time.After(wait):
@@ -447,6 +455,46 @@ func TestPushReconnects(t *testing.T) {
 	want := "PUSH_STREAM_ONGOING/ PUSH_STREAM_FAILED/ PUSH_STREAM_ONGOING/ PUSH_STREAM_FINISHED/TASK_IS_STOPPED"
 	if got := strings.Join(log.of(url), " "); got != want {
 		t.Errorf("statuses %s\nwant %s", got, want)
+	}
+}
+
+// Only a source track ending because the source left ends the push; the
+// other ends (our session lost, unsubscribed, the engine stopping) do not.
+func TestPushTrackEndReasons(t *testing.T) {
+	checkLeaks(t)
+	for _, c := range []struct {
+		reason engine.EndReason
+		ends   bool
+	}{
+		{engine.ReasonStreamRemoved, true},
+		{engine.ReasonSessionLost, false},
+		{engine.ReasonUnsubscribed, false},
+		{engine.ReasonTrackEnded, false},
+		{engine.ReasonLeft, false},
+	} {
+		t.Run(string(c.reason), func(t *testing.T) {
+			log := newStatusLog()
+			p := newTestPusher(t, log, "rtmp://127.0.0.1:1/live/k")
+			s := p.HandleTrack(&engine.RemoteTrack{UID: "alice", Kind: "audio", Codec: "opus", ClockRate: 48000, Channels: 2})
+			if s == nil {
+				t.Fatal("track refused")
+			}
+			s.Close(c.reason)
+			select {
+			case <-p.Done():
+				if !c.ends {
+					t.Fatal("push ended")
+				}
+			case <-time.After(300 * time.Millisecond):
+				if c.ends {
+					t.Fatal("push did not end")
+				}
+			}
+			_ = p.Close()
+			if last := log.of("rtmp://127.0.0.1:1/live/k"); c.ends && last[len(last)-1] != StatusFinished+"/"+ReasonUnpublished {
+				t.Errorf("statuses %v", last)
+			}
+		})
 	}
 }
 

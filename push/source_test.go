@@ -8,15 +8,16 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 
-	"github.com/roomctl/roomctl/internal/media"
+	"github.com/roomctl/roomctl/internal/codec/h264"
+	"github.com/roomctl/roomctl/internal/testutil"
 )
 
 // Test media: testdata/gop10.h264 (3 s, 30 fps, an IDR every 10 frames) and
 // testdata/tone1k.ogg (3 s of 1 kHz, Opus, 20 ms packets), as RTP.
 
-// accessUnits splits an Annex-B file into access units: a new one begins
-// at a delimiter, parameter set or SEI after a slice, or at a slice whose
-// first_mb_in_slice is 0 after a slice.
+// accessUnits splits an Annex-B file into access units, each NAL unit
+// behind a 4-byte start code: a NAL unit that h264.StartsAccessUnit after
+// a slice begins the next one.
 func accessUnits(t testing.TB, path string) [][]byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -26,54 +27,18 @@ func accessUnits(t testing.TB, path string) [][]byte {
 	var aus [][]byte
 	var cur []byte
 	slice := false
-	for _, n := range media.SplitAnnexB(b) {
-		typ := n[0] & 0x1f
-		isSlice := typ == media.NALSlice || typ == media.NALIDR
-		if slice && (!isSlice || n[1]&0x80 != 0) {
+	for n := range h264.NALUnits(b) {
+		if slice && h264.StartsAccessUnit(n) {
 			aus = append(aus, cur)
 			cur, slice = nil, false
 		}
-		cur = append(cur, 0, 0, 0, 1)
-		cur = append(cur, n...)
-		slice = slice || isSlice
+		cur = h264.AppendAnnexB(cur, [][]byte{n})
+		slice = slice || h264.TypeOf(n).IsVCL()
 	}
 	if len(cur) > 0 {
 		aus = append(aus, cur)
 	}
 	return aus
-}
-
-// oggPackets returns the Opus packets of an Ogg file (the two header
-// packets skipped), reassembled from the pages' lacing values.
-func oggPackets(t testing.TB, path string) [][]byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pkts [][]byte
-	var cur []byte
-	for len(b) >= 27 {
-		if string(b[:4]) != "OggS" {
-			t.Fatal("not an Ogg page")
-		}
-		nseg := int(b[26])
-		lacing := b[27 : 27+nseg]
-		data := b[27+nseg:]
-		for _, l := range lacing {
-			cur = append(cur, data[:l]...)
-			data = data[l:]
-			if l < 255 {
-				pkts = append(pkts, cur)
-				cur = nil
-			}
-		}
-		b = data
-	}
-	if len(pkts) < 3 {
-		t.Fatal("no Opus packets")
-	}
-	return pkts[2:] // OpusHead, OpusTags
 }
 
 // rtpStream packetizes media for one track.
@@ -113,7 +78,7 @@ func testMedia(t testing.TB) []mediaEvent {
 			ev = append(ev, mediaEvent{video: true, ms: float64(i) * 1000 / 30, pkt: p})
 		}
 	}
-	for i, op := range oggPackets(t, "testdata/tone1k.ogg") {
+	for i, op := range testutil.OpusPackets(t, "testdata/tone1k.ogg") {
 		for _, p := range as.frame([][]byte{op}, uint32(i*960)) {
 			ev = append(ev, mediaEvent{ms: float64(i) * 20, pkt: p})
 		}

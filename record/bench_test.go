@@ -134,7 +134,7 @@ func BenchmarkRecord(b *testing.B) {
 				}
 			}
 			for _, s := range sinks {
-				s.Close()
+				s.Close(engine.ReasonStreamRemoved)
 			}
 			cl := closedOf(ev.wait(b, EventFileClosed, 1, nil))
 			_ = r.Close()

@@ -2,9 +2,9 @@ package record
 
 import (
 	"encoding/binary"
-	"errors"
 
-	"github.com/roomctl/roomctl/internal/media"
+	"github.com/roomctl/roomctl/internal/codec/bitstream"
+	"github.com/roomctl/roomctl/internal/codec/h264"
 )
 
 // Codec names as engine.RemoteTrack carries them.
@@ -74,164 +74,71 @@ func vp8Keyframe(frame []byte) (key bool, width, height int) {
 // vp9Keyframe parses the start of a VP9 uncompressed frame header
 // (VP9 bitstream spec §6.2) for the frame type and, on a key frame, its size.
 func vp9Keyframe(frame []byte) (key bool, width, height int) {
-	r := bitReader{b: frame}
-	if r.u(2) != 2 { // frame_marker
+	r := bitstream.NewReader(frame)
+	if r.U(2) != 2 { // frame_marker
 		return false, 0, 0
 	}
-	profile := r.u(1)
-	profile |= r.u(1) << 1
+	profile := r.U(1)
+	profile |= r.U(1) << 1
 	if profile == 3 {
-		r.u(1) // reserved_zero
+		r.U(1) // reserved_zero
 	}
-	if r.u(1) == 1 { // show_existing_frame
+	if r.U(1) == 1 { // show_existing_frame
 		return false, 0, 0
 	}
-	if r.u(1) != 0 { // frame_type: 0 is KEY_FRAME
+	if r.U(1) != 0 { // frame_type: 0 is KEY_FRAME
 		return false, 0, 0
 	}
-	r.u(1) // show_frame
-	r.u(1) // error_resilient_mode
-	if r.u(24) != 0x498342 {
+	r.U(1) // show_frame
+	r.U(1) // error_resilient_mode
+	if r.U(24) != 0x498342 {
 		return false, 0, 0
 	}
 	if profile >= 2 {
-		r.u(1) // ten_or_twelve_bit
+		r.U(1) // ten_or_twelve_bit
 	}
-	if cs := r.u(3); cs != 7 { // color_space != CS_RGB
-		r.u(1) // color_range
+	if cs := r.U(3); cs != 7 { // color_space != CS_RGB
+		r.U(1) // color_range
 		if profile == 1 || profile == 3 {
-			r.u(3) // subsampling_x, subsampling_y, reserved_zero
+			r.U(3) // subsampling_x, subsampling_y, reserved_zero
 		}
 	} else if profile == 1 || profile == 3 {
-		r.u(1)
+		r.U(1)
 	}
-	w := int(r.u(16)) + 1
-	h := int(r.u(16)) + 1
-	if r.err != nil {
+	w := int(r.U(16)) + 1
+	h := int(r.U(16)) + 1
+	if r.Err() != nil {
 		return true, 0, 0
 	}
 	return true, w, h
 }
 
-// H.264 NAL unit types that matter here.
-const (
-	nalSlice  = 1
-	nalIDR    = 5
-	nalSPS    = 7
-	nalPPS    = 8
-	nalFiller = 12
-)
-
-// avccNALUs calls f for each NAL unit of a 4-byte length-prefixed access
-// unit; it stops and returns false on a malformed length.
-func avccNALUs(au []byte, f func(nal []byte)) bool {
-	for len(au) > 0 {
-		if len(au) < 4 {
-			return false
+// inspectH264 reads an AVCC access unit (4-byte lengths, as the sink
+// receives H.264); false if a length prefix is malformed.
+func inspectH264(au []byte) (h264.AUInfo, bool) {
+	var info h264.AUInfo
+	for nal, err := range h264.AVCCUnits(au) {
+		if err != nil {
+			return info, false
 		}
-		n := binary.BigEndian.Uint32(au)
-		if n == 0 || uint64(n) > uint64(len(au)-4) {
-			return false
-		}
-		f(au[4 : 4+n])
-		au = au[4+n:]
+		info.Add(nal)
 	}
-	return true
+	return info, true
 }
-
-// h264Frame is what one access unit tells about the stream.
-type h264Frame struct {
-	idr      bool
-	sps, pps []byte // the last of each in the access unit, if any
-}
-
-func inspectH264(au []byte) (h264Frame, bool) {
-	var f h264Frame
-	ok := avccNALUs(au, func(nal []byte) {
-		switch nal[0] & 0x1f {
-		case nalIDR:
-			f.idr = true
-		case nalSPS:
-			f.sps = nal
-		case nalPPS:
-			f.pps = nal
-		}
-	})
-	return f, ok
-}
-
-// avcC builds an AVCDecoderConfigurationRecord (ISO/IEC 14496-15 §5.3.3.1)
-// with 4-byte NAL lengths, one SPS and one PPS.
-func avcC(sps, pps []byte) ([]byte, *spsInfo, error) {
-	info, err := parseSPS(sps)
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(pps) == 0 || len(sps) > 0xffff || len(pps) > 0xffff {
-		return nil, nil, errors.New("h264: bad parameter set sizes")
-	}
-	b := make([]byte, 0, 11+len(sps)+len(pps)+4)
-	b = append(b, 1, sps[1], sps[2], sps[3], 0xfc|3, 0xe0|1)
-	b = binary.BigEndian.AppendUint16(b, uint16(len(sps)))
-	b = append(b, sps...)
-	b = append(b, 1)
-	b = binary.BigEndian.AppendUint16(b, uint16(len(pps)))
-	b = append(b, pps...)
-	if info.highProfile {
-		b = append(b, 0xfc|byte(info.chromaFormat), 0xf8|byte(info.bitDepthLuma-8), 0xf8|byte(info.bitDepthChroma-8), 0)
-	}
-	return b, info, nil
-}
-
-// spsInfo is what the recorder needs from an H.264 sequence parameter set.
-type spsInfo struct {
-	width, height  int
-	highProfile    bool // the avcC record has the chroma/bit-depth extension
-	chromaFormat   int
-	bitDepthLuma   int
-	bitDepthChroma int
-}
-
-var errBadSPS = errors.New("h264: malformed sequence parameter set")
 
 // maxPictureSide bounds what a parsed size may be (H.264 level 6.2 allows
 // 8192×4320; anything far beyond is a broken or hostile SPS).
 const maxPictureSide = 16384
 
-// parseSPS reads an SPS NAL unit (with its one-byte header) and holds it
-// to what a Matroska track header can describe.
-func parseSPS(nal []byte) (*spsInfo, error) {
-	s, err := media.ParseSPS(nal)
+// avcC builds the CodecPrivate of an H.264 track: the avcC record of one
+// SPS and one PPS, with the High profile extension. The SPS is held to what
+// a Matroska track header can describe; it is returned for the size.
+func avcC(sps, pps []byte) ([]byte, h264.SPS, error) {
+	s, err := h264.ParseSPS(sps)
 	if err != nil || s.ChromaFormatIDC > 3 || s.BitDepthLuma > 14 || s.BitDepthChroma > 14 ||
 		s.Width > maxPictureSide || s.Height > maxPictureSide {
-		return nil, errBadSPS
+		return nil, s, h264.ErrBadSPS
 	}
-	return &spsInfo{
-		width: s.Width, height: s.Height,
-		highProfile:  s.ChromaFormatPresent,
-		chromaFormat: s.ChromaFormatIDC, bitDepthLuma: s.BitDepthLuma, bitDepthChroma: s.BitDepthChroma,
-	}, nil
-}
-
-var errShortBits = errors.New("truncated bitstream")
-
-// bitReader reads MSB first. Reads past the end set err and return zeros,
-// so parsers check err once at the end.
-type bitReader struct {
-	b   []byte
-	pos int // in bits
-	err error
-}
-
-func (r *bitReader) u(n int) uint64 {
-	var v uint64
-	for range n {
-		if r.pos >= len(r.b)*8 {
-			r.err = errShortBits
-			return 0
-		}
-		v = v<<1 | uint64(r.b[r.pos/8]>>(7-r.pos%8)&1)
-		r.pos++
-	}
-	return v
+	b, err := h264.DecoderConfig(sps, pps, &s)
+	return b, s, err
 }

@@ -20,71 +20,66 @@ func TestOpusHead(t *testing.T) {
 	}
 }
 
-// The SPS and PPS of the H.264 test clip give its size and a well-formed
-// avcC record.
-func TestAVCC(t *testing.T) {
-	var sps, pps []byte
+// clipParameterSets are the SPS and PPS of the H.264 test clip.
+func clipParameterSets(t testing.TB) (sps, pps []byte) {
+	t.Helper()
 	for _, au := range h264AUs(t) {
 		info, ok := inspectH264(annexBToAVCC(au))
 		if !ok {
 			t.Fatal("access unit does not parse")
 		}
-		if info.sps != nil {
-			sps, pps = info.sps, info.pps
-			break
+		if info.SPS != nil {
+			return info.SPS, info.PPS
 		}
 	}
-	rec, info, err := avcC(sps, pps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.width != 160 || info.height != 120 {
-		t.Fatalf("size %dx%d", info.width, info.height)
-	}
-	if rec[0] != 1 || rec[1] != sps[1] || rec[2] != sps[2] || rec[3] != sps[3] || rec[4] != 0xff || rec[5] != 0xe1 {
-		t.Fatalf("avcC header % x", rec[:6])
-	}
-	n := int(binary.BigEndian.Uint16(rec[6:]))
-	if !bytes.Equal(rec[8:8+n], sps) || rec[8+n] != 1 {
-		t.Fatal("avcC SPS")
-	}
-	m := int(binary.BigEndian.Uint16(rec[9+n:]))
-	if !bytes.Equal(rec[11+n:11+n+m], pps) || len(rec) != 11+n+m {
-		t.Fatal("avcC PPS")
-	}
+	t.Fatal("no SPS in the test clip")
+	return nil, nil
 }
 
-func TestParseSPS(t *testing.T) {
-	cases := []struct {
+// The avcC record of a track: the test clip's gives its size and no High
+// profile extension; a High profile SPS gets the extension; what a track
+// header cannot describe is refused.
+func TestAVCC(t *testing.T) {
+	sps, pps := clipParameterSets(t)
+	high := []byte{0x67, 0x64, 0x00, 0x28, 0xac, 0xd9, 0x40, 0x78, 0x02, 0x27, 0xe5, 0xc0, 0x44, 0x00, 0x00, 0x03, 0x00, 0x04, 0x00, 0x00, 0x03, 0x00, 0xf0, 0x3c, 0x60, 0xc6, 0x58}
+	for _, c := range []struct {
 		name string
 		sps  []byte
 		w, h int
-		high bool
+		ext  []byte
 	}{
-		// x264, constrained baseline, 160x120 (the test clip).
-		{"baseline 160x120", nil, 160, 120, false},
-		// 1920x1080 high profile: 1088 lines cropped by 8.
-		{"high 1080p", []byte{0x67, 0x64, 0x00, 0x28, 0xac, 0xd9, 0x40, 0x78, 0x02, 0x27, 0xe5, 0xc0, 0x44, 0x00, 0x00, 0x03, 0x00, 0x04, 0x00, 0x00, 0x03, 0x00, 0xf0, 0x3c, 0x60, 0xc6, 0x58}, 1920, 1080, true},
-	}
-	for _, au := range h264AUs(t) {
-		if info, _ := inspectH264(annexBToAVCC(au)); info.sps != nil {
-			cases[0].sps = info.sps
-			break
-		}
-	}
-	for _, c := range cases {
-		info, err := parseSPS(c.sps)
+		{"baseline 160x120 (the test clip)", sps, 160, 120, nil},
+		{"high 1080p", high, 1920, 1080, []byte{0xfd, 0xf8, 0xf8, 0}},
+	} {
+		rec, info, err := avcC(c.sps, pps)
 		if err != nil {
 			t.Errorf("%s: %v", c.name, err)
 			continue
 		}
-		if info.width != c.w || info.height != c.h || info.highProfile != c.high {
-			t.Errorf("%s: %+v", c.name, info)
+		if info.Width != c.w || info.Height != c.h {
+			t.Errorf("%s: size %dx%d", c.name, info.Width, info.Height)
+		}
+		if rec[0] != 1 || rec[1] != c.sps[1] || rec[2] != c.sps[2] || rec[3] != c.sps[3] || rec[4] != 0xff || rec[5] != 0xe1 {
+			t.Errorf("%s: avcC header % x", c.name, rec[:6])
+		}
+		n := int(binary.BigEndian.Uint16(rec[6:]))
+		if !bytes.Equal(rec[8:8+n], c.sps) || rec[8+n] != 1 {
+			t.Errorf("%s: avcC SPS", c.name)
+		}
+		m := int(binary.BigEndian.Uint16(rec[9+n:]))
+		if !bytes.Equal(rec[11+n:11+n+m], pps) || !bytes.Equal(rec[11+n+m:], c.ext) {
+			t.Errorf("%s: avcC PPS and extension % x", c.name, rec[11+n:])
 		}
 	}
-	for _, bad := range [][]byte{nil, {0x67}, {0x68, 1, 2, 3, 4}, {0x67, 0x42, 0, 0x1e, 0, 0, 0, 0, 0, 0, 0}} {
-		if _, err := parseSPS(bad); err == nil {
-			t.Errorf("accepted % x", bad)
+	for _, bad := range [][2][]byte{
+		{nil, pps},
+		{{0x67}, pps},
+		{{0x68, 1, 2, 3, 4}, pps},
+		{{0x67, 0x42, 0, 0x1e, 0, 0, 0, 0, 0, 0, 0}, pps},
+		{sps, nil},
+	} {
+		if _, _, err := avcC(bad[0], bad[1]); err == nil {
+			t.Errorf("accepted SPS % x, PPS % x", bad[0], bad[1])
 		}
 	}
 }
@@ -145,18 +140,14 @@ func (w *bitWriter) bytes() []byte { return append(w.b, 0, 0, 0, 0) }
 
 // Parsers of what arrives from the network never panic and keep their
 // results in bounds.
-func FuzzParseSPS(f *testing.F) {
-	for _, au := range h264AUs(f) {
-		if info, _ := inspectH264(annexBToAVCC(au)); info.sps != nil {
-			f.Add(info.sps)
-			break
-		}
-	}
+func FuzzAVCC(f *testing.F) {
+	sps, _ := clipParameterSets(f)
+	f.Add(sps)
 	f.Add([]byte{0x67, 0x64, 0x00, 0x28, 0xac, 0xd9, 0x40, 0x78, 0x02, 0x27, 0xe5, 0xc0, 0x44})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		info, err := parseSPS(b)
-		if err == nil && (info.width <= 0 || info.height <= 0 || info.width > maxPictureSide || info.height > maxPictureSide) {
-			t.Fatalf("size %dx%d", info.width, info.height)
+		_, info, err := avcC(b, []byte{0x68, 0xce, 0x3c, 0x80})
+		if err == nil && (info.Width <= 0 || info.Height <= 0 || info.Width > maxPictureSide || info.Height > maxPictureSide) {
+			t.Fatalf("size %dx%d", info.Width, info.Height)
 		}
 	})
 }
@@ -177,8 +168,8 @@ func FuzzVideoFrame(f *testing.F) {
 			}
 		default:
 			info, ok := inspectH264(b)
-			if ok && info.sps != nil && info.pps != nil {
-				_, _, _ = avcC(info.sps, info.pps)
+			if ok && info.SPS != nil && info.PPS != nil {
+				_, _, _ = avcC(info.SPS, info.PPS)
 			}
 		}
 	})

@@ -1,18 +1,14 @@
 package record
 
 import (
-	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -26,7 +22,9 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
 	"go.uber.org/goleak"
 
+	"github.com/roomctl/roomctl/internal/codec/h264"
 	"github.com/roomctl/roomctl/internal/engine"
+	"github.com/roomctl/roomctl/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -84,9 +82,8 @@ func h264AUs(t testing.TB) [][]byte {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cur = append(cur, 0, 0, 0, 1)
-		cur = append(cur, nal.Data...)
-		if typ := nal.Data[0] & 0x1f; typ == nalSlice || typ == nalIDR {
+		cur = h264.AppendAnnexB(cur, [][]byte{nal.Data})
+		if typ := h264.TypeOf(nal.Data); typ == h264.NALSlice || typ == h264.NALIDR {
 			out = append(out, cur)
 			cur = nil
 		}
@@ -94,49 +91,13 @@ func h264AUs(t testing.TB) [][]byte {
 }
 
 // annexBToAVCC converts an Annex-B access unit to 4-byte length prefixes.
-func annexBToAVCC(au []byte) []byte {
-	var out []byte
-	for _, nal := range bytes.Split(au, []byte{0, 0, 0, 1}) {
-		if len(nal) == 0 {
-			continue
-		}
-		out = binary.BigEndian.AppendUint32(out, uint32(len(nal)))
-		out = append(out, nal...)
-	}
-	return out
-}
+func annexBToAVCC(au []byte) []byte { return h264.AppendAVCC(nil, h264.SplitAnnexB(au)) }
 
 // opusPackets are the Opus packets (20 ms each) of the 2-s Ogg test clip,
 // read packet by packet (not page by page) from the Ogg lacing.
 func opusPackets(t testing.TB) [][]byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testdata, "opus.ogg"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out [][]byte
-	var cur []byte
-	for len(b) >= 27 {
-		if string(b[:4]) != "OggS" {
-			t.Fatal("not an Ogg page")
-		}
-		nseg := int(b[26])
-		lacing := b[27 : 27+nseg]
-		data := b[27+nseg:]
-		for _, l := range lacing {
-			cur = append(cur, data[:l]...)
-			data = data[l:]
-			if l < 255 {
-				out = append(out, cur)
-				cur = nil
-			}
-		}
-		b = data
-	}
-	if len(out) < 3 || !bytes.HasPrefix(out[0], []byte("OpusHead")) {
-		t.Fatal("no Opus packets")
-	}
-	return out[2:] // OpusHead, OpusTags
+	return testutil.OpusPackets(t, filepath.Join(testdata, "opus.ogg"))
 }
 
 // timedPacket is an RTP packet of a track with the time it arrives.
@@ -331,91 +292,22 @@ func (p *parsed) blockTimes() map[uint64][]int64 {
 	return out
 }
 
+// needTool, decodeClean and mkvinfoOK are testutil's Need, DecodeClean
+// and MKVInfoParses under the names this package's tests use.
 func needTool(t testing.TB, name string) {
 	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("%s not installed (scripts/setup.sh installs it)", name)
-	}
+	testutil.Need(t, name)
 }
 
 // decodeClean runs ffmpeg's full decode; any output at -v error fails.
 func decodeClean(t testing.TB, path string) {
 	t.Helper()
-	needTool(t, "ffmpeg")
-	out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", path, "-f", "null", "-").CombinedOutput()
-	if err != nil || len(bytes.TrimSpace(out)) > 0 {
-		t.Fatalf("ffmpeg decode of %s: %v\n%s", path, err, out)
-	}
-}
-
-type probeStream struct {
-	CodecName string `json:"codec_name"`
-	CodecType string `json:"codec_type"`
-	Width     int    `json:"width"`
-	Height    int    `json:"height"`
-}
-
-type probe struct {
-	Streams []probeStream `json:"streams"`
-	Format  struct {
-		Duration string `json:"duration"`
-	} `json:"format"`
-}
-
-func ffprobe(t testing.TB, path string) probe {
-	t.Helper()
-	needTool(t, "ffprobe")
-	out, err := exec.Command("ffprobe", "-v", "error", "-of", "json", "-show_streams", "-show_format", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", path, err)
-	}
-	var p probe
-	if err := json.Unmarshal(out, &p); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func (p probe) duration(t testing.TB) time.Duration {
-	d, err := strconv.ParseFloat(p.Format.Duration, 64)
-	if err != nil {
-		t.Fatalf("ffprobe duration %q", p.Format.Duration)
-	}
-	return time.Duration(d * float64(time.Second))
-}
-
-// lastPacketEnd is where the last packet of a file ends, by ffprobe (works
-// on a file without a duration or cues).
-func lastPacketEnd(t testing.TB, path string) time.Duration {
-	t.Helper()
-	needTool(t, "ffprobe")
-	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe packets %s: %v", path, err)
-	}
-	var end float64
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		f := strings.Split(line, ",")
-		pts, err := strconv.ParseFloat(f[0], 64)
-		if err != nil {
-			continue
-		}
-		d := 0.0
-		if len(f) > 1 {
-			d, _ = strconv.ParseFloat(f[1], 64)
-		}
-		end = max(end, pts+d)
-	}
-	return time.Duration(end * float64(time.Second))
+	testutil.DecodeClean(t, path)
 }
 
 func mkvinfoOK(t testing.TB, path string) {
 	t.Helper()
-	needTool(t, "mkvinfo")
-	out, err := exec.Command("mkvinfo", path).CombinedOutput()
-	if err != nil {
-		t.Fatalf("mkvinfo %s: %v\n%s", path, err, out)
-	}
+	testutil.MKVInfoParses(t, path)
 }
 
 // vp8Payloader packetizes with picture ids, as browsers do.

@@ -172,7 +172,7 @@ func New(cfg Config) (*Recorder, error) {
 	}
 	cfg.Dir = dir
 	if cfg.Segment < 0 || (cfg.Segment > 0 && cfg.Segment < time.Second) {
-		return nil, fmt.Errorf("segment %s: want 0 (off) or at least 1s", cfg.Segment)
+		return nil, fmt.Errorf("%w, not %s", ErrSegment, cfg.Segment)
 	}
 	if cfg.TrackWait < 0 || cfg.KeyframeWait < 0 || cfg.RetryAfter < 0 || cfg.ExpectedFileDuration < 0 {
 		return nil, errors.New("negative durations in record config")

@@ -101,7 +101,7 @@ func TestImpairedRTP(t *testing.T) {
 			}
 			feed(sinks, merge(video, audio), base)
 			for _, s := range sinks {
-				s.Close()
+				s.Close(engine.ReasonStreamRemoved)
 			}
 			cl := closedOf(ev.wait(t, EventFileClosed, 1, nil))
 			if cl.Reason != ReasonStreamEnd || len(cl.Tracks) != 2 {
@@ -205,7 +205,7 @@ func TestSinkDuplicatesAndLate(t *testing.T) {
 			s.WriteRTP(pkts[i-10].p, base.Add(p.at)) // and very late
 		}
 	}
-	s.Close()
+	s.Close(engine.ReasonStreamRemoved)
 	var n int
 	var last int64
 	for len(u.in) > 0 {
@@ -246,7 +246,7 @@ func TestPublisherRestart(t *testing.T) {
 	}
 	feed(sinks, second, base.Add(2500*time.Millisecond))
 	for _, s := range sinks {
-		s.Close()
+		s.Close(engine.ReasonStreamRemoved)
 	}
 	cl := closedOf(ev.wait(t, EventFileClosed, 1, nil))
 	if got := len(ev.all(EventFileOpened)); got != 1 {
@@ -277,7 +277,7 @@ func TestPublisherRestartOverlapping(t *testing.T) {
 			}
 			feed(sinks, second, base.Add(at))
 			for _, s := range sinks {
-				s.Close()
+				s.Close(engine.ReasonStreamRemoved)
 			}
 			decodeClean(t, closedOf(ev.wait(t, EventFileClosed, 1, nil)).Path)
 		})
@@ -302,7 +302,7 @@ func TestMuteGapKeepsSync(t *testing.T) {
 	}
 	feed(sinks, pkts, base)
 	for _, s := range sinks {
-		s.Close()
+		s.Close(engine.ReasonStreamRemoved)
 	}
 	cl := closedOf(ev.wait(t, EventFileClosed, 1, nil))
 	p := parseFile(t, cl.Path)
@@ -359,7 +359,7 @@ func TestSenderReportSync(t *testing.T) {
 		}
 	}
 	for _, s := range sinks {
-		s.Close()
+		s.Close(engine.ReasonStreamRemoved)
 	}
 	cl := closedOf(ev.wait(t, EventFileClosed, 1, nil))
 	times := parseFile(t, cl.Path).blockTimes()
@@ -389,7 +389,7 @@ func TestSegments(t *testing.T) {
 	}
 	feed(sinks, userMedia(t, CodecVP8, 4, 1200), base) // 8 s, keyframes every second
 	for _, s := range sinks {
-		s.Close()
+		s.Close(engine.ReasonStreamRemoved)
 	}
 	ev.wait(t, EventFileClosed, 1, func(d any) bool { return closedOf(d).Reason == ReasonStreamEnd })
 	closed := ev.all(EventFileClosed)
@@ -437,7 +437,7 @@ func TestLateVideoStartsNewFile(t *testing.T) {
 	sinks[0] = r.HandleTrack(track("carol", "video", CodecVP8))
 	feed(sinks, merge(video, audio[50:]), at)
 	for _, s := range sinks {
-		s.Close()
+		s.Close(engine.ReasonStreamRemoved)
 	}
 	cl := closedOf(ev.wait(t, EventFileClosed, 1, nil))
 	if cl.Reason != ReasonTracksChanged {
@@ -484,7 +484,7 @@ func TestWriteErrorOneStream(t *testing.T) {
 		t.Fatalf("error event %+v", e)
 	}
 	for _, s := range sinks {
-		s.Close()
+		s.Close(engine.ReasonStreamRemoved)
 	}
 	bob := closedOf(ev.wait(t, EventFileClosed, 1, func(d any) bool { return closedOf(d).UID == "bob" }))
 	alice := closedOf(ev.wait(t, EventFileClosed, 1, func(d any) bool { return closedOf(d).UID == "alice" }))
@@ -526,7 +526,7 @@ func TestCloseFinalizes(t *testing.T) {
 	// After Close: nothing happens, nothing panics.
 	feed(sinks, media[:10], base)
 	for _, s := range sinks {
-		s.Close()
+		s.Close(engine.ReasonStreamRemoved)
 	}
 	if s := r.HandleTrack(track("dave", "audio", CodecOpus)); s != nil {
 		t.Fatal("a sink after Close")
@@ -619,7 +619,7 @@ func TestJitteryPublisherTimestamps(t *testing.T) {
 	}
 	feed(sinks, merge(video, audio), base)
 	for _, s := range sinks {
-		s.Close()
+		s.Close(engine.ReasonStreamRemoved)
 	}
 	cl := closedOf(ev.wait(t, EventFileClosed, 1, nil))
 	if n := len(parseFile(t, cl.Path).blockTimes()[1]); n != len(deltas)-1 && n != len(deltas) {
@@ -667,7 +667,7 @@ func TestVP9(t *testing.T) {
 	}
 	feed(sinks, merge(video, audio), base)
 	for _, s := range sinks {
-		s.Close()
+		s.Close(engine.ReasonStreamRemoved)
 	}
 	cl := closedOf(ev.wait(t, EventFileClosed, 1, nil))
 	if !strings.HasSuffix(cl.Path, ".webm") || len(cl.Tracks) != 2 || cl.Tracks[0].Codec != CodecVP9 {
@@ -690,10 +690,48 @@ func TestShortPublisher(t *testing.T) {
 	_, audio := split(userMedia(t, CodecVP8, 1, 1200))
 	s := r.HandleTrack(track("quick", "audio", CodecOpus))
 	feed([]engine.PacketSink{nil, s}, audio[:25], base)
-	s.Close()
+	s.Close(engine.ReasonStreamRemoved)
 	cl := closedOf(ev.wait(t, EventFileClosed, 1, nil))
 	if cl.Reason != ReasonStreamEnd || len(cl.Tracks) != 1 || cl.DurationMs < 450 {
 		t.Fatalf("closed %+v", cl)
+	}
+	decodeClean(t, cl.Path)
+}
+
+// A starved recorder reads the audio it received before the file's start
+// only after the file opened (its audio reader stalled 400 ms while the
+// first video keyframe came through): those frames are dropped, as open
+// drops the ones already queued, instead of being squeezed into the file's
+// first milliseconds, where their overlap made ffmpeg report audio time
+// going backwards ("non monotonically increasing dts … 336 >= 48").
+func TestStarvedAudioBeforeFileStart(t *testing.T) {
+	r, ev := newTestRecorder(t, Config{})
+	sinks := []engine.PacketSink{
+		r.HandleTrack(track("alice", "video", CodecVP8)),
+		r.HandleTrack(track("alice", "audio", CodecOpus)),
+	}
+	video, audio := split(userMedia(t, CodecVP8, 1, 1200))
+	for i := range video {
+		video[i].at += 300 * time.Millisecond // the first keyframe comes at 300 ms
+	}
+	for i := range audio {
+		if a := audio[i].at; a >= 100*time.Millisecond && a < 500*time.Millisecond {
+			audio[i].at = 500 * time.Millisecond // read late, in a burst
+		}
+	}
+	feed(sinks, merge(video, audio), base)
+	for _, s := range sinks {
+		s.Close(engine.ReasonStreamRemoved)
+	}
+	cl := closedOf(ev.wait(t, EventFileClosed, 1, nil))
+	times := parseFile(t, cl.Path).blockTimes()[2]
+	if len(times) < 50 {
+		t.Fatalf("%d audio blocks", len(times))
+	}
+	for i := 1; i < len(times); i++ {
+		if d := times[i] - times[i-1]; d < 19 {
+			t.Fatalf("audio blocks %d and %d are %d ms apart (at %d and %d ms): 20-ms Opus packets overlap", i-1, i, d, times[i-1], times[i])
+		}
 	}
 	decodeClean(t, cl.Path)
 }

@@ -8,6 +8,8 @@ import (
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4/pkg/media"
 	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
+
+	"github.com/roomctl/roomctl/internal/engine"
 )
 
 // Jitter buffer limits. A frame leaves the buffer as soon as it is whole
@@ -300,17 +302,17 @@ func (s *trackSink) videoFrame(f *frame, lost bool, now int64) bool {
 			f.key = false
 			break
 		}
-		if info.sps != nil && string(info.sps) != string(s.sps) {
-			s.sps, s.h264Fmt = append([]byte(nil), info.sps...), nil
+		if info.SPS != nil && string(info.SPS) != string(s.sps) {
+			s.sps, s.h264Fmt = append([]byte(nil), info.SPS...), nil
 		}
-		if info.pps != nil && string(info.pps) != string(s.pps) {
-			s.pps, s.h264Fmt = append([]byte(nil), info.pps...), nil
+		if info.PPS != nil && string(info.PPS) != string(s.pps) {
+			s.pps, s.h264Fmt = append([]byte(nil), info.PPS...), nil
 		}
-		f.key = info.idr
+		f.key = info.IDR
 		if f.key && s.sps != nil && s.pps != nil {
 			if s.h264Fmt == nil {
 				if cp, sps, err := avcC(s.sps, s.pps); err == nil {
-					s.h264Fmt = &videoFormat{width: sps.width, height: sps.height, codecPrivate: cp}
+					s.h264Fmt = &videoFormat{width: sps.Width, height: sps.Height, codecPrivate: cp}
 				}
 			}
 			f.format = s.h264Fmt
@@ -340,8 +342,8 @@ func (s *trackSink) SenderReport(ntp time.Time, rtpTime uint32) {
 }
 
 // Close implements engine.PacketSink: what the buffer still holds is
-// delivered, and the user learns the track ended.
-func (s *trackSink) Close() {
+// delivered, and the user learns the track ended, whatever the reason.
+func (s *trackSink) Close(engine.EndReason) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

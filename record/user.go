@@ -95,6 +95,7 @@ type recFile struct {
 	tracks []*utrack
 	names  []Track
 	origin int64 // wall time of ts 0
+	early  int   // frames dropped for coming before origin after the file opened
 	video  *utrack
 	format *videoFormat
 }
@@ -315,6 +316,16 @@ func (u *user) pump(final bool) {
 		}
 		t.q[0] = qframe{}
 		t.q = t.q[1:]
+		if h.wall < u.file.origin {
+			// A frame from before the file's start that reached us after it
+			// opened (a starved recorder read its audio late: the RTP clock
+			// placed it in the past). open drops such frames; written, it
+			// would be squeezed 1 ms after the file's first block and overlap
+			// the frames after it, which decoders take for time going
+			// backwards.
+			u.file.early++
+			continue
+		}
 		ts := time.Duration(h.wall - u.file.origin)
 		if err := u.file.w.WriteFrame(t.fileIdx, h.key, ts, h.data); err != nil {
 			u.fail(err)
@@ -504,7 +515,7 @@ func (u *user) closeFile(reason string) {
 		reason = ReasonError
 		u.retryAt = u.now().Add(u.r.cfg.RetryAfter)
 	}
-	u.log.Debug("recording file closed", "path", f.path, "reason", reason, "frames", f.w.Frames())
+	u.log.Debug("recording file closed", "path", f.path, "reason", reason, "frames", f.w.Frames(), "lateBeforeStart", f.early)
 	u.r.ev.Emit(EventFileClosed, FileClosed{
 		UID: u.uid, RoomID: u.room, Path: f.path, Bytes: f.w.Size(),
 		DurationMs: f.w.Duration().Milliseconds(), Tracks: f.names, Reason: reason,

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/roomctl/roomctl/internal/testutil"
 )
 
 // clip is known frames of one video codec and Opus, with the track specs
@@ -55,15 +57,15 @@ func h264Clip(t testing.TB, loops int) clip {
 		if !ok {
 			t.Fatal("bad test access unit")
 		}
-		if info.idr && cp == nil {
-			c, sps, err := avcC(info.sps, info.pps)
+		if info.IDR && cp == nil {
+			c, sps, err := avcC(info.SPS, info.PPS)
 			if err != nil {
 				t.Fatal(err)
 			}
-			cp, w, h = c, sps.width, sps.height
+			cp, w, h = c, sps.Width, sps.Height
 		}
 		frames = append(frames, f)
-		keys = append(keys, info.idr)
+		keys = append(keys, info.IDR)
 	}
 	return clip{
 		name: "h264", ext: ".mkv", video: frames, keys: keys,
@@ -194,11 +196,11 @@ func TestWriterRoundTrip(t *testing.T) {
 				}
 			}
 
-			pr := ffprobe(t, path)
+			pr := testutil.FFprobe(t, path)
 			if len(pr.Streams) != 2 || pr.Streams[0].CodecName != c.probe[0] || pr.Streams[1].CodecName != c.probe[1] {
 				t.Errorf("ffprobe streams %+v", pr.Streams)
 			}
-			if d := pr.duration(t); d < last-50*time.Millisecond || d > last+50*time.Millisecond {
+			if d := pr.Duration(t); d < last-50*time.Millisecond || d > last+50*time.Millisecond {
 				t.Errorf("ffprobe duration %s, want %s", d, last)
 			}
 			decodeClean(t, path)
@@ -257,12 +259,12 @@ func TestWriterCutShort(t *testing.T) {
 		t.Fatal(err)
 	}
 	decodeClean(t, snap)
-	got := lastPacketEnd(t, snap)
+	got := testutil.LastPacketEnd(t, snap)
 	if lost := last - got; lost > DefaultFlushAfter+100*time.Millisecond || lost < 0 {
 		t.Fatalf("cut-short file ends at %s, %s before the last frame written (%s)", got, lost, last)
 	}
 	// The live duration is close to it too.
-	if d := ffprobe(t, snap).duration(t); d < got-DefaultMaxCluster || d > got {
+	if d := testutil.FFprobe(t, snap).Duration(t); d < got-DefaultMaxCluster || d > got {
 		t.Errorf("cut-short file says it lasts %s, holds %s", d, got)
 	}
 	t.Logf("cut short after %s of media: file holds %s", last, got)

@@ -13,6 +13,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/rcbench.XXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 go build -o "$work/roomctl" "$root"
+# Every roomctl started below gathers ICE on 127.0.0.1 only (--ice-ip), so
+# no media packet leaves loopback whatever interfaces the machine has.
+export ROOMCTL_ICE_IP=127.0.0.1/32
 export XDG_RUNTIME_DIR=$work HOME=$work PULSE_SERVER=unix:$work/pulse/native
 pulseaudio --daemonize=no --exit-idle-time=-1 --disallow-exit -n --load=module-native-protocol-unix >"$work/pa.log" 2>&1 &
 for _ in $(seq 100); do pactl info >/dev/null 2>&1 && break; sleep 0.1; done

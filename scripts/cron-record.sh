@@ -15,6 +15,9 @@
 #   ROOMCTL_SEGMENT     a new file per user every this long, at a keyframe (e.g. 10m)
 #   ROOMCTL_SUBSCRIBE   only these uids (comma-separated)
 #   ROOMCTL_UID         the recorder's own uid (default: random)
+#   ROOMCTL_ICE_INTERFACE, ROOMCTL_ICE_IP
+#                       receive media only on these interfaces / addresses
+#                       (e.g. eth0 / 10.0.0.0/8; default: all)
 #   ROOMCTL_BIN         the roomctl binary (default: roomctl on PATH)
 #   ROOMCTL_OUT         the out dir, when not given as the argument
 #

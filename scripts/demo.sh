@@ -8,6 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PATH="$PATH:/usr/local/go/bin"
+# Every roomctl started below gathers ICE on 127.0.0.1 only (--ice-ip), so
+# no media packet leaves loopback whatever interfaces the machine has.
+export ROOMCTL_ICE_IP=127.0.0.1/32
 
 echo "demo: building roomctl" >&2
 go build -o bin/roomctl .

@@ -11,6 +11,7 @@
 #   go test -run '^$' -bench Record -benchtime 600x ./record
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib-bench.sh
 secs=${1:-30}
 users=${2:-1}
 tmp=$(mktemp -d)
@@ -22,15 +23,12 @@ cleanup() {
 trap cleanup EXIT
 
 go build -o "$tmp/roomctl" .
+# Every roomctl started below gathers ICE on 127.0.0.1 only (--ice-ip), so
+# no media packet leaves loopback whatever interfaces the machine has.
+export ROOMCTL_ICE_IP=127.0.0.1/32
 secret=$(head -c 24 /dev/urandom | base64)
-"$tmp/roomctl" serve --listen 127.0.0.1:0 --app-id 1001 --app-secret "$secret" -q >"$tmp/serve.out" &
-url=
-for _ in $(seq 100); do
-	url=$(sed -n 's/.*"url":"\([^"]*\)".*/\1/p' "$tmp/serve.out" | head -n1)
-	[ -n "$url" ] && break
-	sleep 0.1
-done
-[ -n "$url" ] || { echo "serve did not start" >&2; exit 1; }
+bench_start_serve "$tmp/serve.out" 1001 "$secret" "$tmp/roomctl"
+url=$BENCH_URL
 
 for i in $(seq "$users"); do
 	"$tmp/roomctl" join --server "$url" --app-id 1001 --app-secret "$secret" --room r1 --uid "pub$i" \
@@ -41,14 +39,12 @@ mkdir "$tmp/rec"
 	--out "$tmp/rec" --duration "${secs}s" -q >"$tmp/rec.out" &
 pid=$!
 t0=$(date +%s.%N)
-hz=$(getconf CLK_TCK)
 cpu=0 rss=0 hwm=0
 while kill -0 "$pid" 2>/dev/null; do
 	# A zombie (exited, not yet reaped) has no memory lines: keep the last sample.
-	if st=$(cat "/proc/$pid/stat" 2>/dev/null) && status=$(cat "/proc/$pid/status" 2>/dev/null) &&
+	if c=$(bench_proc_cpu "$pid") && status=$(cat "/proc/$pid/status" 2>/dev/null) &&
 		echo "$status" | grep -q '^VmRSS'; then
-		# utime and stime: fields 14 and 15, the 12th and 13th after "(comm) ".
-		cpu=$(echo "${st##*) }" | awk -v hz="$hz" '{printf "%.2f", ($12 + $13) / hz}')
+		cpu=$c
 		rss=$(echo "$status" | awk '/^VmRSS/ {print $2}')
 		hwm=$(echo "$status" | awk '/^VmHWM/ {print $2}')
 	fi

@@ -9,6 +9,9 @@
 #                       (or ROOMCTL_APP_SECRET to mint locally, for test deployments)
 #   ROOMCTL_ROOM        room to use (default: smoke-<random>)
 #   SMOKE_TIMEOUT       how long to wait for video (default 20s)
+#   ROOMCTL_ICE_INTERFACE, ROOMCTL_ICE_IP
+#                       send and receive media only on these interfaces /
+#                       addresses (default: all)
 #   ROOMCTL_BIN         the roomctl binary (default: roomctl on PATH)
 #
 # Exit code: 0 pass; roomctl's codes otherwise (3 auth refused, 4 no video in

@@ -2,6 +2,11 @@
 // joins, publishes a media source, subscribes to the others, renews its
 // token and reconnects — and turns every observable change into an SDK
 // callback on an event.Emitter. It knows nothing of files, RTMP or flags.
+//
+// It speaks to a room service through a Backend (backend.go), in what
+// happens in a room rather than in one service's messages; the commands
+// plug in internal/backend/embedded for roomctl's own server, and tests an
+// in-memory fake (enginetest).
 package engine
 
 import (
@@ -10,34 +15,21 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/roomctl/roomctl/internal/event"
 	"github.com/roomctl/roomctl/internal/iceopt"
+	"github.com/roomctl/roomctl/internal/ids"
 	"github.com/roomctl/roomctl/internal/media"
-	"github.com/roomctl/roomctl/internal/signal"
 	"github.com/roomctl/roomctl/internal/token"
 )
-
-// Signaler is the engine's view of a signaling connection. The embedded
-// protocol (signal.Conn) is the first implementation; another SFU's client
-// can stand behind it without touching the commands or the consumers.
-type Signaler interface {
-	Send(ctx context.Context, m *signal.Message) error
-	Recv(ctx context.Context) (*signal.Message, error)
-	Close(reason string) error
-}
-
-// Dialer opens a Signaler to a server URL.
-type Dialer func(ctx context.Context, url string) (Signaler, error)
-
-// DialSignal is the Dialer of the embedded protocol.
-func DialSignal(ctx context.Context, url string) (Signaler, error) {
-	return signal.Dial(ctx, url)
-}
 
 // TokenSource provides the token to join with and fresh ones on renewal.
 type TokenSource interface {
@@ -49,11 +41,15 @@ type TokenSource interface {
 
 // Config configures an Engine.
 type Config struct {
-	Server string // ws://host:port
-	AppID  string
-	RoomID string
-	UID    string
-	Tokens TokenSource
+	// Backend is the room service the engine speaks to. Required: the
+	// commands set internal/backend/embedded (roomctl serve) or another
+	// service's backend; tests set a fake (enginetest).
+	Backend Backend
+	Server  string // the service's URL, given to Backend.Join
+	AppID   string
+	RoomID  string
+	UID     string
+	Tokens  TokenSource
 
 	// Publish is published once joined; nil publishes nothing.
 	Publish media.Source
@@ -66,8 +62,8 @@ type Config struct {
 	Events event.Emitter
 	Logger *slog.Logger // nil: discard
 
-	Dial Dialer // nil: DialSignal
-	// ConnectTimeout bounds the first connection and each join; default 10 s.
+	// ConnectTimeout bounds each Backend.Join (transport and verdict);
+	// default 10 s.
 	ConnectTimeout time.Duration
 	// ReconnectMax caps the reconnect backoff; default 1 s, so a restarted
 	// server is found again within about a second. ReconnectFor
@@ -75,7 +71,7 @@ type Config struct {
 	ReconnectMax time.Duration
 	ReconnectFor time.Duration
 	// PingInterval is how often the signaling connection is probed; default 5 s.
-	// Three intervals without any message mean the connection is dead.
+	// Three intervals without any event mean the connection is dead.
 	// (The quality telemetry pings once a second besides, to measure RTT.)
 	PingInterval time.Duration
 
@@ -88,6 +84,20 @@ type Config struct {
 	// on; the zero value gathers on every interface, loopback included.
 	ICE iceopt.Config
 }
+
+// ConfigError is returned by New for a Config it cannot run with; Field
+// names the Config field.
+type ConfigError struct {
+	Field string
+	Err   error
+}
+
+func (e *ConfigError) Error() string { return "engine config: " + e.Field + ": " + e.Err.Error() }
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// ErrMissing is the Err of a ConfigError for a required field left empty.
+var ErrMissing = errors.New("required")
 
 // AuthError is returned by Run when the server refuses the token.
 type AuthError struct {
@@ -109,6 +119,9 @@ var ErrUnreachable = errors.New("cannot reach the room server")
 // reconnecting gave up.
 var ErrSessionEnded = errors.New("session ended")
 
+// errNotConnected is what a request gets while the engine reconnects.
+var errNotConnected = errors.New("not connected")
+
 // Engine is one participant. Create with New, run with Run.
 type Engine struct {
 	cfg Config
@@ -122,52 +135,58 @@ type Engine struct {
 	actions chan func()   // work for the run loop, from callbacks
 	done    chan struct{} // closed when Run returns
 
-	connMu sync.Mutex
-	conn   Signaler
+	sessMu sync.Mutex
+	sess   Session // nil while (re)connecting
 
 	// Owned by the run loop.
-	session  string
-	tok      string
-	streams  map[string]*remote // by uid
-	pub      *publisher
-	sub      *subscriber
-	renewing bool
-	leaving  bool
-	q        quality
+	sessionID string
+	tok       string
+	streams   map[string]*remote // by uid
+	pub       *publisher
+	sub       *subscriber
+	renewing  bool
+	q         quality
 
 	muteMu sync.Mutex
 	muted  map[string]bool // local kinds muted
 
 	sigRTT atomic.Int64 // signaling round trip + 1 ns; 0: not measured (quality.go)
 
+	renewals  sync.WaitGroup // token renewals in progress (renew)
 	closeOnce sync.Once
 }
 
-// New validates cfg and returns an engine.
+// New validates cfg and returns an engine. Its errors are *ConfigError.
 func New(cfg Config) (*Engine, error) {
-	if !signal.IDPattern.MatchString(cfg.UID) {
-		return nil, fmt.Errorf("invalid uid %q: want 1-64 of A-Z a-z 0-9 _ -", cfg.UID)
+	bad := func(field string, err error) (*Engine, error) {
+		return nil, &ConfigError{Field: field, Err: err}
 	}
-	if !signal.IDPattern.MatchString(cfg.RoomID) {
-		return nil, fmt.Errorf("invalid room %q: want 1-64 of A-Z a-z 0-9 _ -", cfg.RoomID)
+	if cfg.Backend == nil {
+		return bad("Backend", ErrMissing)
 	}
-	if cfg.AppID == "" {
-		return nil, errors.New("missing app id")
+	if err := ids.Check("uid", cfg.UID); err != nil {
+		return bad("UID", err)
 	}
-	if cfg.Server == "" {
-		return nil, errors.New("missing server url")
+	if err := ids.Check("room", cfg.RoomID); err != nil {
+		return bad("RoomID", err)
 	}
-	if cfg.Tokens == nil {
-		return nil, errors.New("missing token source")
+	switch {
+	case cfg.AppID == "":
+		return bad("AppID", ErrMissing)
+	case cfg.Server == "":
+		return bad("Server", ErrMissing)
+	case cfg.Tokens == nil:
+		return bad("Tokens", ErrMissing)
+	case cfg.Events == nil:
+		return bad("Events", ErrMissing)
 	}
-	if cfg.Events == nil {
-		return nil, errors.New("missing event emitter")
+	for _, u := range cfg.Subscribe {
+		if err := ids.Check("uid", u); err != nil {
+			return bad("Subscribe", err)
+		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if cfg.Dial == nil {
-		cfg.Dial = DialSignal
 	}
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 10 * time.Second
@@ -181,6 +200,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = 5 * time.Second
 	}
+	cfg.Subscribe = slices.Clone(cfg.Subscribe)
 	return &Engine{
 		cfg:     cfg,
 		log:     cfg.Logger,
@@ -204,37 +224,39 @@ func (e *Engine) post(f func()) {
 	}
 }
 
-// send writes a message on the current connection; it fails quietly while
-// reconnecting (the resumed session repeats what matters).
-func (e *Engine) send(m *signal.Message) error {
-	e.connMu.Lock()
-	c := e.conn
-	e.connMu.Unlock()
-	if c == nil {
-		return errors.New("not connected")
+// request makes one request on the current session; it fails quietly
+// while reconnecting (the resumed session repeats what matters). Any
+// goroutine may call it.
+func (e *Engine) request(what string, f func(context.Context, Session) error) error {
+	s := e.session()
+	if s == nil {
+		return errNotConnected
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := c.Send(ctx, m); err != nil {
-		e.log.Debug("send failed", "type", m.Type, "err", err)
-		return err
+	if err := f(ctx, s); err != nil {
+		e.log.Debug("request failed", "request", what, "err", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }
 
-func (e *Engine) setConn(c Signaler) {
-	e.connMu.Lock()
-	old := e.conn
-	e.conn = c
-	e.connMu.Unlock()
-	if old != nil && old != c {
-		_ = old.Close("replaced")
-	}
+func (e *Engine) session() Session {
+	e.sessMu.Lock()
+	defer e.sessMu.Unlock()
+	return e.sess
 }
 
-type inbound struct {
-	m   *signal.Message
-	err error
+// setSession makes s the current session and closes the one before,
+// telling the service why.
+func (e *Engine) setSession(s Session, why string) {
+	e.sessMu.Lock()
+	old := e.sess
+	e.sess = s
+	e.sessMu.Unlock()
+	if old != nil && old != s {
+		_ = old.Close(why)
+	}
 }
 
 // Run joins and serves the session until ctx is done (a clean leave, nil),
@@ -244,6 +266,9 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	defer e.teardown()
 	// Closed before teardown waits for goroutines that might post.
 	defer close(e.done)
+	// Ends what runs on Run's behalf (a token renewal) when Run returns.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 
 	tok, err := e.cfg.Tokens.Token(ctx, false)
 	if err != nil {
@@ -251,12 +276,7 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	}
 	e.tok = tok
 
-	conn, err := e.dial(ctx)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrUnreachable, err)
-	}
-	e.ev.Emit(event.Connected, e.uidRoom())
-	msgs, err := e.join(ctx, conn)
+	events, err := e.join(ctx)
 	if err != nil {
 		return err
 	}
@@ -281,21 +301,17 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 		case <-ping.C:
 			if time.Since(lastHeard) > 3*e.cfg.PingInterval {
 				e.log.Warn("signaling silent; reconnecting", "silent", time.Since(lastHeard).Round(time.Millisecond))
-				e.dropConn()
+				e.dropSession("unresponsive")
 				continue
 			}
-			_ = e.send(&signal.Message{Type: signal.TypePing, TS: time.Now().UnixMilli()})
-		case in, ok := <-msgs:
-			if !ok || in.err != nil {
+			_ = e.request("ping", func(ctx context.Context, s Session) error { return s.Ping(ctx) })
+		case ev, ok := <-events:
+			if !ok {
 				if ctx.Err() != nil {
 					e.leave()
 					return nil
 				}
-				if in.err != nil && !errors.Is(in.err, signal.ErrClosed) {
-					e.log.Warn("bad message from server", "err", in.err)
-					continue
-				}
-				msgs, err = e.reconnect(ctx)
+				events, err = e.reconnect(ctx)
 				if err != nil {
 					if ctx.Err() != nil {
 						return nil
@@ -306,142 +322,67 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 				continue
 			}
 			lastHeard = time.Now()
-			if err := e.handle(ctx, in.m); err != nil {
+			if err := e.handle(ctx, ev); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-func (e *Engine) dial(ctx context.Context) (Signaler, error) {
-	dctx, cancel := context.WithTimeout(ctx, e.cfg.ConnectTimeout)
-	defer cancel()
-	c, err := e.cfg.Dial(dctx, e.cfg.Server)
-	if err != nil {
-		return nil, err
-	}
-	e.setConn(c)
-	return c, nil
-}
-
-func (e *Engine) dropConn() {
-	e.connMu.Lock()
-	c := e.conn
-	e.connMu.Unlock()
-	if c != nil {
-		_ = c.Close("unresponsive")
+// dropSession closes the current session's transport without leaving: its
+// Events close and the run loop reconnects.
+func (e *Engine) dropSession(reason string) {
+	if s := e.session(); s != nil {
+		_ = s.Close(reason)
 	}
 }
 
-// readLoop feeds one connection's messages to the run loop; the channel
-// closes when the connection does. It reads without the caller's context on
-// purpose: coder/websocket closes a connection whose Read context is
-// cancelled, and a leave must still be sent after Run's context ends.
-func (e *Engine) readLoop(c Signaler) <-chan inbound {
-	ch := make(chan inbound, 16)
-	go func() {
-		defer close(ch)
-		for {
-			m, err := c.Recv(context.Background())
-			if err == nil && m.Type == signal.TypePong {
-				e.onPong(m.TS) // timed here: the run loop may be busy
-			}
-			select {
-			case ch <- inbound{m: m, err: err}:
-			case <-e.done:
-				return
-			}
-			// A message that did not decode is reported and skipped; a
-			// closed connection ends the loop.
-			if errors.Is(err, signal.ErrClosed) {
-				return
-			}
-		}
-	}()
-	return ch
-}
-
-// join sends join on c and waits for join_result. first is true for the
-// first join of the process (refusals end Run); on a reconnect the session
-// is resumed.
-func (e *Engine) join(ctx context.Context, c Signaler) (<-chan inbound, error) {
-	msgs := e.readLoop(c)
+// join joins through the backend, resuming e.sessionID if set, and
+// returns the session's events. A refusal is printed as sdk_auth_result
+// and ends in an *AuthError, except an expired token, which is worth one
+// more try when a fresh one can be had.
+func (e *Engine) join(ctx context.Context) (<-chan Event, error) {
 	for attempt := 0; ; attempt++ {
 		jctx, cancel := context.WithTimeout(ctx, e.cfg.ConnectTimeout)
-		err := c.Send(jctx, &signal.Message{
-			Type: signal.TypeJoin, AppID: e.cfg.AppID, RoomID: e.cfg.RoomID, UID: e.cfg.UID,
-			Token: e.tok, Version: signal.Version, Session: e.session,
+		sess, joined, err := e.cfg.Backend.Join(jctx, JoinRequest{
+			Server: e.cfg.Server, AppID: e.cfg.AppID, RoomID: e.cfg.RoomID, UID: e.cfg.UID,
+			Token: e.tok, Resume: e.sessionID, Subscribe: slices.Clone(e.cfg.Subscribe),
+			Connected: func() { e.ev.Emit(event.Connected, e.uidRoom()) },
 		})
-		if err != nil {
-			cancel()
-			return nil, fmt.Errorf("send join: %w", err)
-		}
-		res, err := waitFor(jctx, msgs, signal.TypeJoinResult)
 		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("join: %w", err)
-		}
-		e.ev.Emit(event.SDKAuthResult, event.AuthResult{UID: e.cfg.UID, Result: res.Result})
-		if res.Result == token.OK {
-			resumed := e.session != "" && res.Session == e.session
-			e.session = res.Session
-			e.onJoined(ctx, res, resumed)
-			return msgs, nil
-		}
-		if res.Result == token.Expired {
+		var ae *AuthError
+		if errors.As(err, &ae) {
+			e.ev.Emit(event.SDKAuthResult, event.AuthResult{UID: e.cfg.UID, Result: ae.Code})
+			if ae.Code != token.Expired {
+				return nil, err
+			}
 			e.ev.Emit(event.TokenRequest, event.UID{UID: e.cfg.UID})
-		}
-		// The server closes the socket after a refusal; an expired token is
-		// worth one more try when a fresh one can be had.
-		if res.Result == token.Expired && e.cfg.Tokens.Renewable() && attempt == 0 {
+			if !e.cfg.Tokens.Renewable() || attempt > 0 {
+				return nil, err
+			}
 			tok, terr := e.cfg.Tokens.Token(ctx, true)
 			if terr != nil {
-				return nil, &AuthError{Code: res.Result, Reason: terr.Error()}
+				return nil, &AuthError{Code: ae.Code, Reason: terr.Error()}
 			}
 			e.tok = tok
-			nc, derr := e.dial(ctx)
-			if derr != nil {
-				return nil, fmt.Errorf("%w: %w", ErrUnreachable, derr)
-			}
-			e.ev.Emit(event.Connected, e.uidRoom())
-			c = nc
-			msgs = e.readLoop(c)
 			continue
 		}
-		return nil, &AuthError{Code: res.Result}
-	}
-}
-
-// waitFor reads messages until one of type t arrives.
-func waitFor(ctx context.Context, msgs <-chan inbound, t string) (*signal.Message, error) {
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case in, ok := <-msgs:
-			if !ok {
-				return nil, signal.ErrClosed
-			}
-			if in.err != nil {
-				if errors.Is(in.err, signal.ErrClosed) {
-					return nil, in.err
-				}
-				continue
-			}
-			if in.m.Type == signal.TypeError {
-				return nil, fmt.Errorf("server error %d: %s", in.m.Code, in.m.Reason)
-			}
-			if in.m.Type == t {
-				return in.m, nil
-			}
+		if err != nil {
+			return nil, err
 		}
+		e.ev.Emit(event.SDKAuthResult, event.AuthResult{UID: e.cfg.UID, Result: token.OK})
+		e.setSession(sess, "replaced")
+		e.sessionID = joined.Session
+		e.onJoined(ctx, joined)
+		return sess.Events(), nil
 	}
 }
 
 // reconnect re-establishes signaling after a drop: reconnect, then
-// connected again once the socket is back, with jittered exponential backoff.
-func (e *Engine) reconnect(ctx context.Context) (<-chan inbound, error) {
-	e.setConn(nil)
+// connected again once the transport is back, with jittered exponential
+// backoff.
+func (e *Engine) reconnect(ctx context.Context) (<-chan Event, error) {
+	e.setSession(nil, "replaced")
 	e.ev.Emit(event.Reconnect, e.uidRoom())
 	deadline := time.Now().Add(e.cfg.ReconnectFor)
 	backoff := 100 * time.Millisecond
@@ -456,33 +397,25 @@ func (e *Engine) reconnect(ctx context.Context) (<-chan inbound, error) {
 		case <-time.After(wait):
 		}
 		backoff = min(backoff*2, e.cfg.ReconnectMax)
-		c, err := e.dial(ctx)
-		if err != nil {
-			e.log.Info("reconnect attempt failed", "err", err)
-			continue
+		events, err := e.join(ctx)
+		if err == nil {
+			return events, nil
 		}
-		e.ev.Emit(event.Connected, e.uidRoom())
-		msgs, err := e.join(ctx, c)
-		if err != nil {
-			var ae *AuthError
-			if errors.As(err, &ae) {
-				return nil, err
-			}
-			e.log.Info("rejoin failed", "err", err)
-			_ = c.Close("rejoin failed")
-			continue
+		var ae *AuthError
+		if errors.As(err, &ae) {
+			return nil, err
 		}
-		return msgs, nil
+		e.log.Info("reconnect attempt failed", "err", err)
 	}
 }
 
-// onJoined starts what a session needs: subscriptions and the publication.
+// onJoined starts what a session needs: the streams and the publication.
 // A resumed session keeps its PeerConnections; a new one (the server lost
 // ours) starts them again.
-func (e *Engine) onJoined(ctx context.Context, res *signal.Message, resumed bool) {
-	if !resumed {
+func (e *Engine) onJoined(ctx context.Context, j *Joined) {
+	if !j.Resumed {
 		if e.sub != nil {
-			e.sub.close()
+			e.sub.close(ReasonSessionLost)
 			e.sub = nil
 		}
 		if e.pub != nil {
@@ -491,16 +424,13 @@ func (e *Engine) onJoined(ctx context.Context, res *signal.Message, resumed bool
 		}
 		// A new session (the server restarted or forgot us): the streams we
 		// knew went with the old one; those still there come back in
-		// join_result or when their publishers rejoin.
-		for _, r := range e.streams {
-			e.streamRemove(&r.info, ReasonSessionLost)
+		// the join or when their publishers rejoin.
+		for uid := range e.streams {
+			e.streamRemove(uid, ReasonSessionLost)
 		}
 	}
-	for i := range res.Streams {
-		e.streamAdd(&res.Streams[i])
-	}
-	if len(e.cfg.Subscribe) > 0 {
-		_ = e.send(&signal.Message{Type: signal.TypeSubscribe, UIDs: e.cfg.Subscribe})
+	for i := range j.Streams {
+		e.streamAdd(&j.Streams[i])
 	}
 	if e.cfg.Publish != nil && e.pub == nil && liveTracks(e.cfg.Publish) == 0 {
 		e.log.Info("not publishing again: every track has ended")
@@ -512,81 +442,86 @@ func (e *Engine) onJoined(ctx context.Context, res *signal.Message, resumed bool
 		}
 		e.pub = pub
 	}
-	if resumed {
+	if j.Resumed {
 		e.muteMu.Lock()
-		for kind, m := range e.muted {
-			_ = e.send(&signal.Message{Type: signal.TypeMute, Kind: kind, Muted: m})
-		}
+		muted := maps.Clone(e.muted)
 		e.muteMu.Unlock()
+		for kind, m := range muted {
+			_ = e.request("mute", func(ctx context.Context, s Session) error { return s.Mute(ctx, kind, m) })
+		}
 	}
 }
 
-func (e *Engine) handle(ctx context.Context, m *signal.Message) error {
-	switch m.Type {
-	case signal.TypeStreamAdd:
-		e.streamAdd(m.Stream)
-	case signal.TypeStreamUpdate:
-		e.streamUpdate(m.Stream)
-	case signal.TypeStreamRemove:
-		e.streamRemove(m.Stream, ReasonStreamRemoved)
-	case signal.TypeOffer:
-		if m.PC == signal.PCSubscribe {
-			e.onSubscribeOffer(m.SDP)
+// handle acts on one event of the session, on the run loop. An error ends
+// Run.
+func (e *Engine) handle(ctx context.Context, ev Event) error {
+	switch ev := ev.(type) {
+	case StreamAdded:
+		e.streamAdd(&ev.Stream)
+	case StreamUpdated:
+		e.streamUpdate(&ev.Stream)
+	case StreamRemoved:
+		e.streamRemove(ev.UID, ReasonStreamRemoved)
+	case SubscribeOffer:
+		e.onSubscribeOffer(ev.SDP)
+	case PublishAnswer:
+		if e.pub != nil {
+			e.pub.onAnswer(ev.SDP)
 		}
-	case signal.TypeAnswer:
-		if m.PC == signal.PCPublish && e.pub != nil {
-			e.pub.onAnswer(m.SDP)
-		}
-	case signal.TypeCandidate:
-		e.onCandidate(m)
-	case signal.TypePublishRefused:
-		e.ev.Emit(event.PublishAuthFail, event.AuthResult{UID: e.cfg.UID, Result: m.Result})
+	case RemoteCandidate:
+		e.onCandidate(ev.PC, ev.Candidate)
+	case PublishRefused:
+		e.ev.Emit(event.PublishAuthFail, event.AuthResult{UID: e.cfg.UID, Result: ev.Result})
 		if e.pub != nil {
 			e.pub.close()
 			e.pub = nil
 		}
 		e.cfg.Publish = nil
-	case signal.TypeAuthResult:
-		e.ev.Emit(event.SDKAuthResult, event.AuthResult{UID: e.cfg.UID, Result: m.Result})
-		if m.Result == token.WillExpire {
+	case AuthVerdict:
+		e.ev.Emit(event.SDKAuthResult, event.AuthResult{UID: e.cfg.UID, Result: ev.Result})
+		if ev.Result == token.WillExpire {
 			e.ev.Emit(event.TokenWillExpire, event.TokenWill{UID: e.cfg.UID, Token: e.tok})
 			e.renew(ctx)
 		}
-	case signal.TypeTokenWillExpire:
+	case TokenExpiring:
 		// The SDK sees this as verdict 10007 and the token_will_expire callback.
 		e.ev.Emit(event.SDKAuthResult, event.AuthResult{UID: e.cfg.UID, Result: token.WillExpire})
 		e.ev.Emit(event.TokenWillExpire, event.TokenWill{UID: e.cfg.UID, Token: e.tok})
 		e.renew(ctx)
-	case signal.TypeTokenRequest:
+	case TokenRefreshed:
+		e.log.Debug("the server renewed the token")
+		e.tok = ev.Token
+	case TokenRequested:
 		e.ev.Emit(event.SDKAuthResult, event.AuthResult{UID: e.cfg.UID, Result: token.Expired})
 		e.ev.Emit(event.TokenRequest, event.UID{UID: e.cfg.UID})
 		e.renew(ctx)
-	case signal.TypeBye:
-		if m.Code == signal.ErrServerClosing {
+	case SessionEnded:
+		if ev.Restart {
 			// A server going down for a restart: treat it as a lost
 			// connection; the rejoin gets a new session when it is back.
-			e.log.Warn("server is closing; reconnecting", "reason", m.Reason)
-			e.session = ""
-			e.dropConn()
+			e.log.Warn("server is closing; reconnecting", "reason", ev.Reason)
+			e.sessionID = ""
+			e.dropSession("server closing")
 			return nil
 		}
-		e.log.Warn("server ended the session", "result", m.Result, "reason", m.Reason)
-		e.setConn(nil)
-		if m.Result >= token.Internal {
-			return &AuthError{Code: m.Result, Reason: m.Reason}
+		e.log.Warn("server ended the session", "result", ev.Result, "reason", ev.Reason)
+		e.setSession(nil, "replaced")
+		if ev.Result >= token.Internal {
+			return &AuthError{Code: ev.Result, Reason: ev.Reason}
 		}
-		return fmt.Errorf("%w: %s", ErrSessionEnded, m.Reason)
-	case signal.TypeError:
-		e.log.Warn("server error", "code", m.Code, "reason", m.Reason)
-	case signal.TypePong, signal.TypeJoinResult:
+		return fmt.Errorf("%w: %s", ErrSessionEnded, ev.Reason)
+	case Pong:
+		e.onPong(ev.RTT)
+	case ServerError:
+		e.log.Warn("server error", "code", ev.Code, "reason", ev.Reason)
 	default:
-		e.log.Debug("ignored message", "type", m.Type)
+		e.log.Debug("ignored event", "event", fmt.Sprintf("%T", ev))
 	}
 	return nil
 }
 
 // renew fetches a fresh token off the run loop (a --token-cmd may be slow)
-// and sends it; the server answers with auth_result.
+// and sends it; the server answers with AuthVerdict.
 func (e *Engine) renew(ctx context.Context) {
 	if !e.cfg.Tokens.Renewable() {
 		e.log.Warn("token needs renewal but no --token-cmd or --app-secret was given")
@@ -596,7 +531,9 @@ func (e *Engine) renew(ctx context.Context) {
 		return
 	}
 	e.renewing = true
+	e.renewals.Add(1)
 	go func() {
+		defer e.renewals.Done()
 		tok, err := e.cfg.Tokens.Token(ctx, true)
 		e.post(func() {
 			e.renewing = false
@@ -605,20 +542,20 @@ func (e *Engine) renew(ctx context.Context) {
 				return
 			}
 			e.tok = tok
-			_ = e.send(&signal.Message{Type: signal.TypeUpdateToken, Token: tok})
+			_ = e.request("update token", func(ctx context.Context, s Session) error { return s.UpdateToken(ctx, tok) })
 		})
 	}()
 }
 
-func (e *Engine) onCandidate(m *signal.Message) {
-	switch m.PC {
-	case signal.PCPublish:
+func (e *Engine) onCandidate(pc PC, c webrtc.ICECandidateInit) {
+	switch pc {
+	case PCPublish:
 		if e.pub != nil {
-			e.pub.addCandidate(*m.Candidate)
+			e.pub.addCandidate(c)
 		}
-	case signal.PCSubscribe:
+	case PCSubscribe:
 		if e.sub != nil {
-			e.sub.addCandidate(*m.Candidate)
+			e.sub.addCandidate(c)
 		}
 	}
 }
@@ -633,13 +570,27 @@ func (e *Engine) Mute(kind string, muted bool) {
 		if e.pub != nil {
 			e.pub.setMuted(kind, muted)
 		}
-		_ = e.send(&signal.Message{Type: signal.TypeMute, Kind: kind, Muted: muted})
+		_ = e.request("mute", func(ctx context.Context, s Session) error { return s.Mute(ctx, kind, muted) })
+	})
+}
+
+// SetSubscriptions changes whom the engine subscribes to (empty: everyone),
+// as Config.Subscribe does at join. The tracks of publishers no longer
+// subscribed end for their consumers with ReasonUnsubscribed. It returns at
+// once; the change is made on the run loop.
+func (e *Engine) SetSubscriptions(uids []string) {
+	uids = slices.Clone(uids)
+	e.post(func() {
+		e.cfg.Subscribe = uids
+		if e.sub != nil {
+			e.sub.endTracks(func(uid string) bool { return !e.subscribed(uid) }, ReasonUnsubscribed)
+		}
+		_ = e.request("subscribe", func(ctx context.Context, s Session) error { return s.SetSubscriptions(ctx, uids) })
 	})
 }
 
 func (e *Engine) leave() {
-	e.leaving = true
-	_ = e.send(&signal.Message{Type: signal.TypeLeave})
+	_ = e.request("leave", func(ctx context.Context, s Session) error { return s.Leave(ctx) })
 }
 
 func (e *Engine) teardown() {
@@ -648,14 +599,9 @@ func (e *Engine) teardown() {
 			e.pub.close()
 		}
 		if e.sub != nil {
-			e.sub.close()
+			e.sub.close(ReasonLeft)
 		}
-		e.connMu.Lock()
-		c := e.conn
-		e.conn = nil
-		e.connMu.Unlock()
-		if c != nil {
-			_ = c.Close("leave")
-		}
+		e.setSession(nil, "leave")
+		e.renewals.Wait()
 	})
 }

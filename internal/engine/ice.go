@@ -1,12 +1,12 @@
 package engine
 
 import (
+	"context"
 	"time"
 
 	"github.com/pion/webrtc/v4"
 
 	"github.com/roomctl/roomctl/internal/event"
-	"github.com/roomctl/roomctl/internal/signal"
 )
 
 // Media reconnect. When a PeerConnection's ICE goes disconnected (no
@@ -100,7 +100,7 @@ func (p *publisher) restartICE() {
 	}
 	if p.pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
 		if ld := p.pc.LocalDescription(); ld != nil {
-			_ = p.e.send(&signal.Message{Type: signal.TypeOffer, PC: signal.PCPublish, SDP: ld.SDP})
+			p.sendOffer(ld.SDP)
 		}
 		return
 	}
@@ -114,8 +114,13 @@ func (p *publisher) restartICE() {
 		return
 	}
 	p.cands.remoteSet = false // the server's new candidates wait for its answer
-	p.e.log.Info("ice restart", "pc", signal.PCPublish)
-	_ = p.e.send(&signal.Message{Type: signal.TypeOffer, PC: signal.PCPublish, SDP: offer.SDP})
+	p.e.log.Info("ice restart", "pc", PCPublish)
+	p.sendOffer(offer.SDP)
+}
+
+// sendOffer sends a renegotiating offer: the tracks stay as declared.
+func (p *publisher) sendOffer(sdp string) {
+	_ = p.e.request("publish offer", func(ctx context.Context, s Session) error { return s.PublishOffer(ctx, sdp, nil) })
 }
 
 // onICE runs on the run loop for the subscribe pc's ICE state.
@@ -150,8 +155,8 @@ func (s *subscriber) onICE(st webrtc.ICEConnectionState) {
 }
 
 func (s *subscriber) restartICE() {
-	s.e.log.Info("ice restart", "pc", signal.PCSubscribe)
-	_ = s.e.send(&signal.Message{Type: signal.TypeRestartICE, PC: signal.PCSubscribe})
+	s.e.log.Info("ice restart", "pc", PCSubscribe)
+	_ = s.e.request("restart ice", func(ctx context.Context, ss Session) error { return ss.RestartSubscribeICE(ctx) })
 }
 
 // mediaBack reports, once, that uid's media flows again after a reconnect.

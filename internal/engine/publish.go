@@ -15,7 +15,6 @@ import (
 	"github.com/roomctl/roomctl/internal/iceopt"
 	"github.com/roomctl/roomctl/internal/media"
 	"github.com/roomctl/roomctl/internal/pionlog"
-	"github.com/roomctl/roomctl/internal/signal"
 )
 
 // newAPI builds a pion API for one PeerConnection: the codecs register
@@ -98,7 +97,7 @@ func newPublisher(ctx context.Context, e *Engine, src media.Source) (*publisher,
 	}
 	pctx, cancel := context.WithCancel(ctx)
 	p := &publisher{e: e, pc: pc, src: src, stats: st, ctx: pctx, cancel: cancel}
-	var infos []signal.Track
+	var infos []Track
 	for _, t := range src.Tracks() {
 		if ended(t) {
 			// Ended by itself before this session (a device unplugged, a
@@ -119,8 +118,8 @@ func newPublisher(ctx context.Context, e *Engine, src media.Source) (*publisher,
 		p.tracks = append(p.tracks, t)
 		p.sent = append(p.sent, w.c)
 		p.senders = append(p.senders, s)
-		infos = append(infos, signal.Track{
-			Kind: t.Info.Kind, Codec: t.Info.Codec, Width: t.Info.Width, Height: t.Info.Height,
+		infos = append(infos, Track{
+			ID: t.Local.ID(), Kind: t.Info.Kind, Codec: t.Info.Codec, Width: t.Info.Width, Height: t.Info.Height,
 			FrameRate: t.Info.FrameRate, SampleRate: t.Info.SampleRate, Channel: t.Info.Channel,
 			Bitrate: t.Info.Bitrate,
 		})
@@ -134,7 +133,7 @@ func newPublisher(ctx context.Context, e *Engine, src media.Source) (*publisher,
 			return
 		}
 		ci := c.ToJSON()
-		_ = e.send(&signal.Message{Type: signal.TypeCandidate, PC: signal.PCPublish, Candidate: &ci})
+		_ = e.request("publish candidate", func(ctx context.Context, s Session) error { return s.Candidate(ctx, PCPublish, ci) })
 	})
 	pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
 		e.post(func() { p.onICE(st) })
@@ -154,9 +153,10 @@ func newPublisher(ctx context.Context, e *Engine, src media.Source) (*publisher,
 		p.close()
 		return nil, fmt.Errorf("set publish offer: %w", err)
 	}
-	if err := e.send(&signal.Message{Type: signal.TypeOffer, PC: signal.PCPublish, SDP: offer.SDP, Tracks: infos}); err != nil {
+	err = e.request("publish offer", func(ctx context.Context, s Session) error { return s.PublishOffer(ctx, offer.SDP, infos) })
+	if err != nil {
 		p.close()
-		return nil, fmt.Errorf("send publish offer: %w", err)
+		return nil, err
 	}
 	return p, nil
 }

@@ -1,12 +1,12 @@
 package engine
 
 import (
+	"context"
 	"slices"
 	"sort"
 	"time"
 
 	"github.com/roomctl/roomctl/internal/event"
-	"github.com/roomctl/roomctl/internal/signal"
 )
 
 // Quality telemetry: audio_level_report, active_speaker, network_score and
@@ -46,10 +46,9 @@ func untilNextSecond(now time.Time) time.Duration {
 	return now.Truncate(time.Second).Add(time.Second + 5*time.Millisecond).Sub(now)
 }
 
-// onPong measures the signaling round trip of one of our pings (ts is its
-// send time in Unix ms). It runs on the connection's reader goroutine.
-func (e *Engine) onPong(ts int64) {
-	rtt := time.Duration(time.Now().UnixMilli()-ts) * time.Millisecond
+// onPong keeps the signaling round trip of one of our pings, as the
+// session measured it.
+func (e *Engine) onPong(rtt time.Duration) {
 	if rtt < 0 || rtt > time.Minute {
 		return
 	}
@@ -101,7 +100,7 @@ func (e *Engine) qualityTick(now time.Time) {
 
 	// The RTT probe of signaling (network_score without media). Pongs
 	// also keep the ping ticker's liveness check fed.
-	_ = e.send(&signal.Message{Type: signal.TypePing, TS: time.Now().UnixMilli()})
+	_ = e.request("ping", func(ctx context.Context, s Session) error { return s.Ping(ctx) })
 }
 
 func (e *Engine) localMuted(kind string) bool {
@@ -157,10 +156,7 @@ func (e *Engine) sampleLevels() []event.AudioLevel {
 // signalingState is a direction without a media connection: the
 // signaling ping's RTT.
 func (e *Engine) signalingState() linkState {
-	e.connMu.Lock()
-	up := e.conn != nil
-	e.connMu.Unlock()
-	s := linkState{down: !up}
+	s := linkState{down: e.session() == nil}
 	s.rtt, s.rttKnown = e.signalingRTT()
 	return s
 }

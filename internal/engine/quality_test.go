@@ -8,7 +8,6 @@ import (
 
 	"github.com/roomctl/roomctl/internal/event"
 	"github.com/roomctl/roomctl/internal/media"
-	"github.com/roomctl/roomctl/internal/signal"
 )
 
 type capture struct {
@@ -27,13 +26,13 @@ func (c *capture) Emit(name string, data any) {
 // remote uid and skip muted tracks.
 func TestQualityWiring(t *testing.T) {
 	c := &capture{}
-	e, err := New(Config{Server: "ws://127.0.0.1:1", AppID: "1", RoomID: "r1", UID: "me", Tokens: staticTokens{}, Events: c,
+	e, err := New(Config{Backend: noBackend{}, Server: "ws://127.0.0.1:1", AppID: "1", RoomID: "r1", UID: "me", Tokens: staticTokens{}, Events: c,
 		Subscribe: []string{"alice", "bob"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	add := func(uid string, audioMuted bool) {
-		e.streams[uid] = &remote{info: signal.Stream{UID: uid, RoomID: "r1", Tracks: []signal.Track{
+		e.streams[uid] = &remote{info: Stream{UID: uid, RoomID: "r1", Tracks: []Track{
 			{Kind: "audio", Codec: "opus", Muted: audioMuted}, {Kind: "video", Codec: "VP8"},
 		}}}
 	}
@@ -79,7 +78,7 @@ func TestQualityWiring(t *testing.T) {
 // source ended by itself (a file without --loop).
 func TestQualitySendExceptions(t *testing.T) {
 	c := &capture{}
-	e, err := New(Config{Server: "ws://127.0.0.1:1", AppID: "1", RoomID: "r1", UID: "me", Tokens: staticTokens{}, Events: c})
+	e, err := New(Config{Backend: noBackend{}, Server: "ws://127.0.0.1:1", AppID: "1", RoomID: "r1", UID: "me", Tokens: staticTokens{}, Events: c})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
+
+	"github.com/roomctl/roomctl/internal/codec/h264"
 )
 
 // rxTrack is what the quality telemetry reads of one subscribed track. Its
@@ -24,6 +26,8 @@ type rxTrack struct {
 	frames  atomic.Uint64
 	decoded atomic.Uint64
 	level   levelMeter // audio: peak of the decoded Opus
+
+	out endingSink // the consumer's sink
 }
 
 // trackKey names a subscribed track in subscriber.tracks.
@@ -71,7 +75,7 @@ func newVideoFrames(codec string, t *rxTrack) func(*rtp.Packet) bool {
 	switch codec {
 	case "H264":
 		dep = &codecs.H264Packet{}
-		isKey = h264HasIDR
+		isKey = h264.HasIDR
 	case "VP8":
 		dep = &codecs.VP8Packet{}
 		// VP8 frame tag: bit 0 of the first byte is 0 for a key frame (RFC 6386 §9.1).

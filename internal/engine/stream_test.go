@@ -2,13 +2,13 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/roomctl/roomctl/internal/event"
-	"github.com/roomctl/roomctl/internal/signal"
 )
 
 type recorder struct {
@@ -30,7 +30,7 @@ func (r *recorder) Emit(name string, data any) {
 func newTestEngine(t *testing.T) (*Engine, *recorder) {
 	t.Helper()
 	rec := &recorder{}
-	e, err := New(Config{Server: "ws://127.0.0.1:1", AppID: "1", RoomID: "r1", UID: "me", Tokens: staticTokens{}, Events: rec})
+	e, err := New(Config{Backend: noBackend{}, Server: "ws://127.0.0.1:1", AppID: "1", RoomID: "r1", UID: "me", Tokens: staticTokens{}, Events: rec})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,8 +42,8 @@ type staticTokens struct{}
 func (staticTokens) Token(context.Context, bool) (string, error) { return "", nil }
 func (staticTokens) Renewable() bool                             { return false }
 
-func stream(audioMuted, videoMuted bool) *signal.Stream {
-	return &signal.Stream{UID: "alice", RoomID: "r1", Tracks: []signal.Track{
+func stream(audioMuted, videoMuted bool) *Stream {
+	return &Stream{UID: "alice", RoomID: "r1", Tracks: []Track{
 		{Kind: "audio", Codec: "opus", SampleRate: 48000, Channel: 2, Muted: audioMuted},
 		{Kind: "video", Codec: "VP8", Width: 640, Height: 480, Muted: videoMuted},
 	}}
@@ -63,10 +63,10 @@ func TestRemoteStreamStates(t *testing.T) {
 	e.streamUpdate(stream(true, true))
 	e.streamUpdate(stream(true, true)) // no change: an update, nothing else
 	e.streamUpdate(stream(false, true))
-	e.streamRemove(stream(false, true), "stream_removed")
-	e.streamRemove(stream(false, true), "stream_removed") // unknown now: nothing
-	e.firstFrame("alice", "video")                        // after removal: nothing
-	e.streamAdd(&signal.Stream{UID: "me", RoomID: "r1"})  // our own stream: nothing
+	e.streamRemove("alice", ReasonStreamRemoved)
+	e.streamRemove("alice", ReasonStreamRemoved)  // unknown now: nothing
+	e.firstFrame("alice", "video")                // after removal: nothing
+	e.streamAdd(&Stream{UID: "me", RoomID: "r1"}) // our own stream: nothing
 
 	want := []string{
 		"remote_stream_add",
@@ -90,37 +90,45 @@ func TestRemoteStreamOf(t *testing.T) {
 	if rs.Audio == nil || rs.Audio.SampleRate != 48000 || rs.Video == nil || rs.Video.Codec != "VP8" || rs.Video.Width != 640 {
 		t.Fatalf("%+v", rs)
 	}
-	if rs := RemoteStreamOf(&signal.Stream{UID: "a", RoomID: "r"}); rs.Audio != nil || rs.Video != nil {
+	if rs := RemoteStreamOf(&Stream{UID: "a", RoomID: "r"}); rs.Audio != nil || rs.Video != nil {
 		t.Fatalf("empty stream got tracks: %+v", rs)
 	}
 }
 
-func TestH264HasIDR(t *testing.T) {
+func TestNewValidates(t *testing.T) {
+	ok := Config{Backend: noBackend{}, Server: "ws://x", AppID: "1", RoomID: "r", UID: "u", Tokens: staticTokens{}, Events: &recorder{}}
 	cases := []struct {
-		au   []byte
-		want bool
+		field string
+		edit  func(*Config)
 	}{
-		{[]byte{0, 0, 0, 1, 0x67, 1, 2, 0, 0, 0, 1, 0x68, 1, 0, 0, 1, 0x65, 0x88}, true},
-		{[]byte{0, 0, 0, 1, 0x41, 0x9a}, false},
-		{[]byte{0, 0, 1}, false},
-		{nil, false},
+		{"Backend", func(c *Config) { c.Backend = nil }},
+		{"UID", func(c *Config) { c.UID = "bad uid" }},
+		{"RoomID", func(c *Config) { c.RoomID = "" }},
+		{"AppID", func(c *Config) { c.AppID = "" }},
+		{"Server", func(c *Config) { c.Server = "" }},
+		{"Tokens", func(c *Config) { c.Tokens = nil }},
+		{"Events", func(c *Config) { c.Events = nil }},
+		{"Subscribe", func(c *Config) { c.Subscribe = []string{"ok", "not ok"} }},
 	}
 	for _, c := range cases {
-		if got := h264HasIDR(c.au); got != c.want {
-			t.Errorf("h264HasIDR(% x) = %v", c.au, got)
-		}
+		t.Run(c.field, func(t *testing.T) {
+			cfg := ok
+			c.edit(&cfg)
+			_, err := New(cfg)
+			var ce *ConfigError
+			if !errors.As(err, &ce) || ce.Field != c.field {
+				t.Fatalf("New: %v, want a ConfigError on %s", err, c.field)
+			}
+		})
+	}
+	if _, err := New(ok); err != nil {
+		t.Fatalf("New(valid): %v", err)
 	}
 }
 
-func TestNewValidates(t *testing.T) {
-	for _, c := range []Config{
-		{Server: "ws://x", AppID: "1", RoomID: "r", UID: "bad uid", Tokens: staticTokens{}, Events: &recorder{}},
-		{Server: "ws://x", AppID: "1", RoomID: "", UID: "u", Tokens: staticTokens{}, Events: &recorder{}},
-		{Server: "ws://x", AppID: "", RoomID: "r", UID: "u", Tokens: staticTokens{}, Events: &recorder{}},
-		{Server: "ws://x", AppID: "1", RoomID: "r", UID: "u", Events: &recorder{}},
-	} {
-		if _, err := New(c); err == nil {
-			t.Errorf("New(%+v) accepted", c)
-		}
-	}
+// noBackend is a Backend for tests that never run the engine.
+type noBackend struct{}
+
+func (noBackend) Join(context.Context, JoinRequest) (Session, *Joined, error) {
+	return nil, nil, ErrUnreachable
 }

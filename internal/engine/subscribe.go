@@ -1,7 +1,7 @@
 package engine
 
 import (
-	"bytes"
+	"context"
 	"fmt"
 	"sync"
 	"time"
@@ -12,22 +12,12 @@ import (
 
 	"github.com/roomctl/roomctl/internal/event"
 	"github.com/roomctl/roomctl/internal/media"
-	"github.com/roomctl/roomctl/internal/signal"
-)
-
-// Reasons of player_state_change "end" (and why a remote stream went).
-const (
-	// ReasonStreamRemoved: the publisher unpublished or left.
-	ReasonStreamRemoved = "stream_removed"
-	// ReasonSessionLost: our session was replaced by a new one (the server
-	// restarted); the stream may come back in the new session.
-	ReasonSessionLost = "session_lost"
 )
 
 // remote is what the engine knows of another participant's stream, and the
 // state of the local player that consumes it. Owned by the run loop.
 type remote struct {
-	info       signal.Stream
+	info       Stream
 	player     string // "", play, pause, end
 	firstAudio bool
 	firstVideo bool
@@ -51,9 +41,9 @@ func (r *remote) allMuted() bool {
 	return true
 }
 
-// RemoteStreamOf converts the server's stream description to the SDK's
+// RemoteStreamOf converts the service's stream description to the SDK's
 // RemoteStream payload.
-func RemoteStreamOf(s *signal.Stream) event.RemoteStream {
+func RemoteStreamOf(s *Stream) event.RemoteStream {
 	rs := event.RemoteStream{UID: s.UID, RoomID: s.RoomID}
 	if a := s.Track("audio"); a != nil {
 		rs.Audio = &event.RemoteAudio{SampleRate: a.SampleRate, Channel: a.Channel, Bitrate: a.Bitrate}
@@ -64,7 +54,7 @@ func RemoteStreamOf(s *signal.Stream) event.RemoteStream {
 	return rs
 }
 
-func (e *Engine) streamAdd(s *signal.Stream) {
+func (e *Engine) streamAdd(s *Stream) {
 	if s.UID == e.cfg.UID {
 		return
 	}
@@ -80,7 +70,7 @@ func (e *Engine) streamAdd(s *signal.Stream) {
 	}
 }
 
-func (e *Engine) streamUpdate(s *signal.Stream) {
+func (e *Engine) streamUpdate(s *Stream) {
 	r, ok := e.streams[s.UID]
 	if !ok {
 		e.streamAdd(s)
@@ -103,14 +93,19 @@ func (e *Engine) streamUpdate(s *signal.Stream) {
 	}
 }
 
-func (e *Engine) streamRemove(s *signal.Stream, reason string) {
-	r, ok := e.streams[s.UID]
+// streamRemove forgets uid's stream: its tracks end for their consumers
+// and its player ends, both with reason.
+func (e *Engine) streamRemove(uid string, reason EndReason) {
+	r, ok := e.streams[uid]
 	if !ok {
 		return
 	}
-	delete(e.streams, s.UID)
+	delete(e.streams, uid)
+	if e.sub != nil {
+		e.sub.endTracks(func(u string) bool { return u == uid }, reason)
+	}
 	e.ev.Emit(event.RemoteStreamRemove, RemoteStreamOf(&r.info))
-	e.setPlayer(r, event.StateEnd, reason)
+	e.setPlayer(r, event.StateEnd, string(reason))
 }
 
 // setPlayer moves the local player of a stream; only changes are printed,
@@ -168,6 +163,7 @@ type subscriber struct {
 	mu       sync.Mutex
 	awaiting map[string]bool     // uid → transport back, waiting for its media
 	tracks   map[string]*rxTrack // trackKey → the track being consumed
+	closing  EndReason           // set by close: no track is taken any more
 }
 
 func (e *Engine) onSubscribeOffer(sdp string) {
@@ -199,9 +195,14 @@ func newSubscriber(e *Engine) (*subscriber, error) {
 			return
 		}
 		ci := c.ToJSON()
-		_ = e.send(&signal.Message{Type: signal.TypeCandidate, PC: signal.PCSubscribe, Candidate: &ci})
+		_ = e.request("subscribe candidate", func(ctx context.Context, s Session) error { return s.Candidate(ctx, PCSubscribe, ci) })
 	})
 	pc.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.closing != "" {
+			return // close may be waiting on wg already
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -231,7 +232,7 @@ func (s *subscriber) answer(sdp string) error {
 	if err := s.pc.SetLocalDescription(ans); err != nil {
 		return fmt.Errorf("set subscribe answer: %w", err)
 	}
-	return s.e.send(&signal.Message{Type: signal.TypeAnswer, PC: signal.PCSubscribe, SDP: ans.SDP})
+	return s.e.request("subscribe answer", func(ctx context.Context, ss Session) error { return ss.SubscribeAnswer(ctx, ans.SDP) })
 }
 
 func (s *subscriber) addCandidate(ci webrtc.ICECandidateInit) {
@@ -249,23 +250,41 @@ const keyframeRetry = time.Second
 // Opus packet that decodes), and counts and measures every packet for the
 // quality telemetry (rxTrack): bytes, video frames, decoded audio levels.
 func (s *subscriber) consume(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
-	uid := t.StreamID()
+	uid := s.owner(t)
 	kind := t.Kind().String()
 	codec := media.CodecOf(t.Codec().MimeType)
 	log := s.e.log.With("uid", uid, "kind", kind, "codec", codec)
 	log.Debug("subscribed track")
 
-	var sink PacketSink
+	// Registered before the consumer is asked for a sink, so that the run
+	// loop can end the track (stream removed, unsubscribed) from now on.
+	rx := &rxTrack{uid: uid, kind: kind, ssrc: uint32(t.SSRC()), repaired: hasNACK(t.Codec().RTCPFeedback)}
+	s.addTrack(rx)
+	defer s.removeTrack(rx)
+	sink := &rx.out
+	// The reason given before (stream removed, unsubscribed, leaving), if
+	// any, wins; else the read ended because the service renegotiated the
+	// track away, or closed our whole PeerConnection: our session is gone.
+	defer func() {
+		s.mu.Lock()
+		reason := s.closing
+		s.mu.Unlock()
+		switch {
+		case reason != "":
+		case s.pc.SignalingState() == webrtc.SignalingStateClosed: // set before pion stops the tracks
+			reason = ReasonSessionLost
+		default:
+			reason = ReasonTrackEnded
+		}
+		sink.end(reason)
+	}()
 	if h := s.e.cfg.Tracks; h != nil {
-		sink = h.HandleTrack(&RemoteTrack{
+		sink.set(h.HandleTrack(&RemoteTrack{
 			UID: uid, RoomID: s.e.cfg.RoomID, Kind: kind, Codec: codec,
 			ClockRate: t.Codec().ClockRate, Channels: t.Codec().Channels,
 			SDPFmtpLine: t.Codec().SDPFmtpLine, SSRC: uint32(t.SSRC()),
 			requestKeyframe: func() { s.requestKeyframe(t) },
-		})
-	}
-	if sink != nil {
-		defer sink.Close()
+		}))
 	}
 	// RTCP is read even without a sink: the interceptors see sender
 	// reports only when somebody reads (receiver reports need them).
@@ -275,9 +294,6 @@ func (s *subscriber) consume(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		readSenderReports(r, uint32(t.SSRC()), sink)
 	}()
 
-	rx := &rxTrack{uid: uid, kind: kind, ssrc: uint32(t.SSRC()), repaired: hasNACK(t.Codec().RTCPFeedback)}
-	s.addTrack(rx)
-	defer s.removeTrack(rx)
 	// decoded reports a packet that completed a decodable frame: a whole
 	// keyframe, an Opus packet that decoded.
 	var decoded func(*rtp.Packet) bool
@@ -295,9 +311,7 @@ func (s *subscriber) consume(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		if err != nil {
 			return
 		}
-		if sink != nil {
-			sink.WriteRTP(pkt, time.Now())
-		}
+		sink.WriteRTP(pkt, time.Now())
 		rx.bytes.Add(uint64(len(pkt.Payload)))
 		if s.mediaBack(uid) {
 			s.e.post(func() {
@@ -316,20 +330,49 @@ func (s *subscriber) consume(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	}
 }
 
-// readSenderReports hands a track's RTCP sender reports to its sink (if
-// any) until the receiver stops. Sink calls from here and from consume may
-// overlap: PacketSink implementations lock what they share.
-func readSenderReports(r *webrtc.RTPReceiver, ssrc uint32, sink PacketSink) {
+// readSenderReports hands a track's RTCP sender reports to its sink until
+// the receiver stops. Sink calls from here and from consume may overlap:
+// PacketSink implementations lock what they share.
+func readSenderReports(r *webrtc.RTPReceiver, ssrc uint32, sink *endingSink) {
 	for {
 		pkts, _, err := r.ReadRTCP()
 		if err != nil {
 			return
 		}
 		for _, p := range pkts {
-			if sr, ok := p.(*rtcp.SenderReport); ok && sink != nil && sr.SSRC == ssrc {
+			if sr, ok := p.(*rtcp.SenderReport); ok && sr.SSRC == ssrc {
 				sink.SenderReport(ntpTime(sr.NTPTime), sr.RTPTime)
 			}
 		}
+	}
+}
+
+// owner is the uid of the publisher of t, as the session resolves it.
+func (s *subscriber) owner(t *webrtc.TrackRemote) string {
+	if sess := s.e.session(); sess != nil {
+		if uid, ok := sess.TrackOwner(t.StreamID(), t.ID()); ok {
+			return uid
+		}
+	}
+	// Reconnecting, or a track the session does not know (yet): the msid's
+	// stream id is the best guess (it is the uid on roomctl's server).
+	s.e.log.Debug("track owner unknown; using its stream id", "stream", t.StreamID(), "track", t.ID())
+	return t.StreamID()
+}
+
+// endTracks ends, with reason, the consumers' sinks of the tracks whose
+// publisher's uid matches. It runs on the run loop and does not wait for
+// the consumers: their Close runs on a goroutine of the subscriber.
+func (s *subscriber) endTracks(match func(uid string) bool, reason EndReason) {
+	for _, t := range s.trackList() {
+		if !match(t.uid) || !t.out.setReason(reason) {
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			t.out.end(reason)
+		}()
 	}
 }
 
@@ -340,22 +383,13 @@ func (s *subscriber) requestKeyframe(t *webrtc.TrackRemote) {
 	}
 }
 
-// h264HasIDR reports whether an Annex-B access unit holds an IDR slice.
-func h264HasIDR(au []byte) bool {
-	for len(au) > 0 {
-		i := bytes.Index(au, []byte{0, 0, 1})
-		if i < 0 || i+3 >= len(au) {
-			return false
-		}
-		au = au[i+3:]
-		if au[0]&0x1f == 5 {
-			return true
-		}
-	}
-	return false
-}
-
-func (s *subscriber) close() {
+// close ends every track with reason, closes the PeerConnection and waits
+// for the goroutines of its tracks.
+func (s *subscriber) close(reason EndReason) {
+	s.mu.Lock()
+	s.closing = reason
+	s.mu.Unlock()
+	s.endTracks(func(string) bool { return true }, reason)
 	s.ice.closed = true
 	s.ice.stop()
 	if err := s.pc.Close(); err != nil {

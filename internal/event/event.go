@@ -3,7 +3,7 @@
 // line, and the JSON Schema of a line.
 package event
 
-// The SDK's 29 callbacks, named as on its callback page.
+// The SDK's 28 callbacks, named as on its callback page.
 const (
 	TokenRequest          = "token_request"
 	TokenWillExpire       = "token_will_expire"
@@ -60,7 +60,7 @@ const (
 	Device = "device"
 )
 
-// SDK lists the 29 callback names of the SDK page, in its order.
+// SDK lists the 28 callback names of the SDK page, in its order.
 var SDK = []string{
 	TokenRequest, TokenWillExpire, SDKAuthResult, PublishAuthFail, AudioTrackEnd,
 	VideoTrackEnd, RemoteStreamAdd, RemoteStreamRemove, RemoteStreamUpdate,

@@ -4,17 +4,23 @@
 // and every room command (a client on a multi-homed host, and tests that
 // must keep every packet on loopback).
 //
-// The zero Config keeps pion's default: every interface, loopback included.
+// roomctl's ICE is UDP over IPv4, loopback included, without mDNS: mDNS
+// candidates cost a multicast round trip per connection and resolve
+// nowhere on a closed network, and IPv4 is what a machine whose only
+// network is 127.0.0.1 has. Apply sets that; the zero Config adds nothing,
+// so every IPv4 address of every interface that is up is used.
 package iceopt
 
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
 	"strings"
 
+	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -27,9 +33,11 @@ type Config struct {
 	// ranges. Empty: every address. An interface and a range must both
 	// match when both are set.
 	IPs []netip.Prefix
-	// NATIPs, when set, replace the address of every host candidate: the
-	// public addresses of a host behind 1:1 NAT. One per address family at
-	// most, or one per local address (pion's NAT 1:1 rules).
+	// NATIPs, when set, are advertised instead of the local address of
+	// every host candidate: the public addresses of a host behind 1:1 NAT
+	// (LiveKit's rtc.node_ip). The local addresses are not advertised at
+	// all. IPv4 only (see the package comment); with several, each
+	// candidate is advertised at each of them.
 	NATIPs []netip.Addr
 }
 
@@ -61,8 +69,12 @@ func (c Config) KeepIP(ip net.IP) bool {
 	return false
 }
 
-// Apply sets c's filters and NAT addresses on se.
+// Apply sets roomctl's ICE basics (UDP over IPv4, loopback candidates, no
+// mDNS) and c's filters and advertised addresses on se.
 func (c Config) Apply(se *webrtc.SettingEngine) {
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	if len(c.Interfaces) > 0 {
 		se.SetInterfaceFilter(c.KeepInterface)
 	}
@@ -70,14 +82,126 @@ func (c Config) Apply(se *webrtc.SettingEngine) {
 		se.SetIPFilter(c.KeepIP)
 	}
 	if len(c.NATIPs) > 0 {
-		ips := make([]string, len(c.NATIPs))
-		for i, a := range c.NATIPs {
-			ips[i] = a.String()
-		}
-		// Replace the host candidates' addresses, as LiveKit's node_ip
-		// does: the private address is not advertised at all.
-		se.SetNAT1To1IPs(ips, webrtc.ICECandidateTypeHost)
+		// Replace, not append: the private address is not advertised at
+		// all, as with LiveKit's node_ip. The only error is a rule set
+		// next to the legacy SetNAT1To1IPs, which roomctl never calls.
+		_ = se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+			External:        addrStrings(c.NATIPs),
+			AsCandidateType: webrtc.ICECandidateTypeHost,
+			Mode:            webrtc.ICEAddressRewriteReplace,
+		})
 	}
+}
+
+// UDPMuxOptions are the options of ice.NewMultiUDPMuxFromPort that bind the
+// one shared port on the addresses Apply lets ICE gather on, and no other
+// (not 0.0.0.0).
+func (c Config) UDPMuxOptions() []ice.UDPMuxFromPortOption {
+	opts := []ice.UDPMuxFromPortOption{
+		ice.UDPMuxFromPortWithLoopback(),
+		ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4),
+	}
+	if len(c.Interfaces) > 0 {
+		opts = append(opts, ice.UDPMuxFromPortWithInterfaceFilter(c.KeepInterface))
+	}
+	if len(c.IPs) > 0 {
+		opts = append(opts, ice.UDPMuxFromPortWithIPFilter(c.KeepIP))
+	}
+	return opts
+}
+
+// Local is a local address and the interface it is on.
+type Local struct {
+	Interface string
+	Addr      netip.Addr
+}
+
+func (l Local) String() string { return l.Addr.String() + " (" + l.Interface + ")" }
+
+// Describe lists ls for a log line or an error: "127.0.0.1 (lo), 192.0.2.2
+// (eth0)", or "none".
+func Describe(ls []Local) string {
+	if len(ls) == 0 {
+		return "none"
+	}
+	s := make([]string, len(ls))
+	for i, l := range ls {
+		s[i] = l.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+// Locals lists the local addresses ICE gathers on: the IPv4 addresses of
+// the interfaces that are up, as far as c's filters keep them.
+func (c Config) Locals() ([]Local, error) {
+	all, err := systemLocals()
+	if err != nil {
+		return nil, err
+	}
+	return c.keep(all), nil
+}
+
+func (c Config) keep(all []Local) []Local {
+	var out []Local
+	for _, l := range all {
+		if c.KeepInterface(l.Interface) && c.KeepIP(l.Addr.AsSlice()) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// systemLocals lists the IPv4 addresses of the interfaces that are up.
+func systemLocals() ([]Local, error) {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return nil, fmt.Errorf("list interfaces: %w", err)
+	}
+	var out []Local
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagUp == 0 {
+			continue
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue // gone meanwhile: ICE will not see it either
+		}
+		for _, a := range addrs {
+			n, ok := a.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			if ip, ok := netip.AddrFromSlice(n.IP); ok && ip.Unmap().Is4() {
+				out = append(out, Local{Interface: ifc.Name, Addr: ip.Unmap()})
+			}
+		}
+	}
+	return out, nil
+}
+
+// Advertised describes what remote peers are given for locals: the NAT
+// addresses, or the local addresses themselves.
+func (c Config) Advertised(locals []Local) string {
+	if len(c.NATIPs) > 0 {
+		return strings.Join(addrStrings(c.NATIPs), ", ")
+	}
+	s := make([]string, len(locals))
+	for i, l := range locals {
+		s[i] = l.Addr.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+// Log says on log where ICE gathers and what it advertises, with attrs
+// (slog key-value pairs) added: one line at start, to check a deployment
+// by.
+func (c Config) Log(log *slog.Logger, attrs ...any) {
+	locals, err := c.Locals()
+	if err != nil {
+		log.Warn("ice: cannot list local addresses", "err", err)
+		return
+	}
+	log.Info("ice addresses", append([]any{"gather", Describe(locals), "advertise", c.Advertised(locals)}, attrs...)...)
 }
 
 // String describes c for a log line.
@@ -97,11 +221,7 @@ func (c Config) String() string {
 		parts = append(parts, "ips "+strings.Join(s, ","))
 	}
 	if len(c.NATIPs) > 0 {
-		s := make([]string, len(c.NATIPs))
-		for i, a := range c.NATIPs {
-			s[i] = a.String()
-		}
-		parts = append(parts, "advertised "+strings.Join(s, ","))
+		parts = append(parts, "advertised "+strings.Join(addrStrings(c.NATIPs), ","))
 	}
 	return strings.Join(parts, "; ")
 }
@@ -130,8 +250,8 @@ func ParsePrefixes(items []string) ([]netip.Prefix, error) {
 }
 
 // ParseAddrs parses addresses to advertise, each item possibly a
-// comma-separated list. Unspecified, multicast and loopback addresses are
-// refused: advertising one cannot work for a remote peer.
+// comma-separated list. Only addresses a remote peer can reach over IPv4
+// are accepted (see checkAdvertised).
 func ParseAddrs(items []string) ([]netip.Addr, error) {
 	var out []netip.Addr
 	for _, s := range splitList(items) {
@@ -139,12 +259,31 @@ func ParseAddrs(items []string) ([]netip.Addr, error) {
 		if err != nil {
 			return nil, fmt.Errorf("address %q: %w", s, err)
 		}
-		if a.IsUnspecified() || a.IsMulticast() {
-			return nil, fmt.Errorf("address %q cannot be advertised", s)
+		a = a.Unmap()
+		if err := checkAdvertised(a); err != nil {
+			return nil, err
 		}
 		out = append(out, a)
 	}
 	return out, nil
+}
+
+// ErrNotAdvertisable is returned for a NAT address that no remote peer
+// could use.
+var ErrNotAdvertisable = errors.New("cannot be advertised")
+
+// checkAdvertised refuses what cannot work as a NAT address: IPv6 (roomctl
+// gathers over IPv4 only, so an IPv6 address would map nothing and the
+// private addresses would be advertised after all), and the unspecified,
+// multicast and loopback addresses.
+func checkAdvertised(a netip.Addr) error {
+	switch {
+	case !a.Is4():
+		return fmt.Errorf("address %q %w: want an IPv4 address (roomctl's ICE runs over IPv4)", a, ErrNotAdvertisable)
+	case a.IsUnspecified() || a.IsMulticast() || a.IsLoopback():
+		return fmt.Errorf("address %q %w: want the host's public address", a, ErrNotAdvertisable)
+	}
+	return nil
 }
 
 // ParseInterfaces splits interface names, each item possibly a
@@ -152,7 +291,7 @@ func ParseAddrs(items []string) ([]netip.Addr, error) {
 func ParseInterfaces(items []string) ([]string, error) {
 	names := splitList(items)
 	for _, n := range names {
-		if strings.ContainsAny(n, " /") {
+		if strings.ContainsAny(n, " \t/") {
 			return nil, fmt.Errorf("interface %q: not an interface name", n)
 		}
 	}
@@ -160,33 +299,40 @@ func ParseInterfaces(items []string) ([]string, error) {
 }
 
 // ErrNoAddress is returned by Check when the filters leave no local address.
-var ErrNoAddress = errors.New("no local address matches the ICE interface/ip filters")
+var ErrNoAddress = errors.New("no local IPv4 address matches the ICE interface/ip filters")
 
-// Check verifies that at least one local address passes the filters, so a
-// typo fails at start instead of as a connection that never comes up.
+// Check verifies that at least one local address passes the filters and
+// that every NAT address can be advertised, so a typo fails at start
+// instead of as a connection that never comes up.
 func (c Config) Check() error {
+	return c.check(systemLocals)
+}
+
+func (c Config) check(list func() ([]Local, error)) error {
+	for _, a := range c.NATIPs {
+		if err := checkAdvertised(a); err != nil {
+			return err
+		}
+	}
 	if len(c.Interfaces) == 0 && len(c.IPs) == 0 {
 		return nil
 	}
-	ifaces, err := net.Interfaces()
+	all, err := list()
 	if err != nil {
-		return fmt.Errorf("list interfaces: %w", err)
+		return err
 	}
-	for _, ifc := range ifaces {
-		if ifc.Flags&net.FlagUp == 0 || !c.KeepInterface(ifc.Name) {
-			continue
-		}
-		addrs, err := ifc.Addrs()
-		if err != nil {
-			continue
-		}
-		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok && c.KeepIP(n.IP) {
-				return nil
-			}
-		}
+	if len(c.keep(all)) > 0 {
+		return nil
 	}
-	return ErrNoAddress
+	return fmt.Errorf("%w (%s); this host has %s", ErrNoAddress, c, Describe(all))
+}
+
+func addrStrings(as []netip.Addr) []string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = a.String()
+	}
+	return s
 }
 
 func splitList(items []string) []string {

@@ -9,13 +9,13 @@ import (
 
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media/h264reader"
+
+	"github.com/roomctl/roomctl/internal/codec/h264"
 )
 
 // defaultH264FPS paces H.264 files whose SPS has no timing info: a raw
 // Annex-B stream carries no timestamps at all.
 const defaultH264FPS = 30
-
-var annexBStartCode = []byte{0, 0, 0, 1}
 
 // accessUnit is one picture's NAL units in decode order.
 type accessUnit struct {
@@ -29,24 +29,10 @@ const maxAccessUnit = 32 << 20
 // annexB joins the NAL units with start codes: TrackLocalStaticSample's
 // H.264 payloader splits a sample on start codes, and it sends SPS and PPS
 // in one STAP-A with the NAL that follows.
-func (au *accessUnit) annexB() []byte {
-	n := 0
-	for _, nal := range au.nals {
-		n += len(annexBStartCode) + len(nal)
-	}
-	out := make([]byte, 0, n)
-	for _, nal := range au.nals {
-		out = append(out, annexBStartCode...)
-		out = append(out, nal...)
-	}
-	return out
-}
+func (au *accessUnit) annexB() []byte { return h264.AppendAnnexB(nil, au.nals) }
 
-// auReader groups h264reader's NAL units into access units (H.264 7.4.1.2.3):
-// a new picture starts at an AUD, SPS, PPS or SEI that follows a slice, or at
-// a slice whose first_mb_in_slice is 0 after another slice. This is exact
-// for streams without slice groups or redundant pictures, which covers what
-// encoders write for WebRTC.
+// auReader groups h264reader's NAL units into access units: a NAL unit
+// that h264.StartsAccessUnit after a slice begins the next one.
 type auReader struct {
 	r    *h264reader.H264Reader
 	next *h264reader.NAL
@@ -60,10 +46,6 @@ func newAUReader(r io.Reader) (*auReader, error) {
 	}
 	return &auReader{r: hr}, nil
 }
-
-// firstMbIsZero reports whether a slice NAL starts a picture: ue(v) 0 is the
-// single bit 1, and no emulation prevention can occur this early.
-func firstMbIsZero(nal []byte) bool { return len(nal) > 1 && nal[1]&0x80 != 0 }
 
 func (r *auReader) readAU() (accessUnit, error) {
 	var au accessUnit
@@ -84,11 +66,8 @@ func (r *auReader) readAU() (accessUnit, error) {
 		if len(nal.Data) == 0 {
 			continue
 		}
-		typ := nal.Data[0] & 0x1f
-		isVCL := typ >= NALSlice && typ <= NALIDR
-		boundary := au.vcl && (isVCL && firstMbIsZero(nal.Data) ||
-			typ == NALAUD || typ == NALSPS || typ == NALPPS || typ == NALSEI || (typ >= 14 && typ <= 18))
-		if boundary {
+		isVCL := h264.TypeOf(nal.Data).IsVCL()
+		if au.vcl && h264.StartsAccessUnit(nal.Data) {
 			r.next = nal
 			return au, nil
 		}
@@ -129,15 +108,6 @@ func (s *h264Samples) next() (sample, error) {
 	}
 }
 
-// sliceIsB reports whether a slice NAL is a B slice (slice_type 1 or 6).
-func sliceIsB(nal []byte) bool {
-	end := min(len(nal), 16)
-	r := &bitReader{b: unescapeRBSP(nal[1:end])}
-	r.ue() // first_mb_in_slice
-	t := r.ue()
-	return r.err == nil && t%5 == 1
-}
-
 // probeAUs bounds how much of a file the probe reads: about two seconds of
 // video, enough to meet the SPS and any B-frames of the first GOP.
 const probeAUs = 64
@@ -147,7 +117,7 @@ func probeH264(rd io.Reader) (*fileTrack, error) {
 	if err != nil {
 		return nil, err
 	}
-	var sps *SPS
+	var sps *h264.SPS
 	var spsErr error
 	for i := 0; i < probeAUs; i++ {
 		au, err := r.readAU()
@@ -158,20 +128,20 @@ func probeH264(rd io.Reader) (*fileTrack, error) {
 			return nil, fmt.Errorf("h264: %w", err)
 		}
 		for _, nal := range au.nals {
-			switch nal[0] & 0x1f {
-			case NALSPS:
+			switch h264.TypeOf(nal) {
+			case h264.NALSPS:
 				if sps == nil {
-					s, err := parseSPS(nal)
+					s, err := fileSourceSPS(nal)
 					if err != nil {
 						spsErr = err
 						continue
 					}
 					sps = &s
 				}
-			case NALSlice:
+			case h264.NALSlice:
 				// B-frames arrive in decode order and WebRTC has no
 				// reordering: receivers show them out of order or not at all.
-				if sliceIsB(nal) {
+				if h264.IsBSlice(nal) {
 					return nil, fmt.Errorf("%w: H.264 with B-frames (re-encode without them, e.g. x264 -bf 0 or baseline profile)", ErrUnsupportedCodec)
 				}
 			}
@@ -204,6 +174,22 @@ func probeH264(rd io.Reader) (*fileTrack, error) {
 			return &h264Samples{r: r, dur: dur}, nil
 		},
 	}, nil
+}
+
+// fileSourceSPS is h264.ParseSPS with the limits of a file source: 4:2:0 to
+// 4:4:4, at most 1024 macroblocks (16384 pixels) a side.
+func fileSourceSPS(nal []byte) (h264.SPS, error) {
+	s, err := h264.ParseSPS(nal)
+	if err != nil {
+		return s, err
+	}
+	if s.ChromaFormatIDC > 3 {
+		return s, fmt.Errorf("h264: chroma_format_idc %d", s.ChromaFormatIDC)
+	}
+	if s.PicWidthInMbs > 1024 || s.PicHeightInMapUnits > 1024 {
+		return s, errors.New("h264: implausible picture size")
+	}
+	return s, nil
 }
 
 // h264Codec registers the file's profile under the payload type pion's

@@ -7,10 +7,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/roomctl/roomctl/internal/codec/h264"
 )
 
 func TestCodecOf(t *testing.T) {
@@ -115,11 +118,16 @@ func TestH264AccessUnits(t *testing.T) {
 		t.Fatalf("%d access units, want 60", len(ss))
 	}
 	// The first carries SPS, PPS and the IDR, each behind a start code.
-	var types []byte
-	for _, nal := range bytes.Split(ss[0].data, annexBStartCode)[1:] {
-		types = append(types, nal[0]&0x1f)
+	nals := h264.SplitAnnexB(ss[0].data)
+	if !bytes.Equal(h264.AppendAnnexB(nil, nals), ss[0].data) {
+		t.Error("first access unit: not every NAL unit behind a 4-byte start code")
 	}
-	if !bytes.Contains(types, []byte{NALSPS, NALPPS}) || types[len(types)-1] != NALIDR {
+	var types []h264.NALType
+	for _, nal := range nals {
+		types = append(types, h264.TypeOf(nal))
+	}
+	sps := slices.Index(types, h264.NALSPS)
+	if sps < 0 || sps+1 >= len(types) || types[sps+1] != h264.NALPPS || types[len(types)-1] != h264.NALIDR {
 		t.Errorf("first access unit NAL types %v", types)
 	}
 	if d := total(ss); d < 1999*time.Millisecond || d > 2001*time.Millisecond {
@@ -159,24 +167,6 @@ func TestOpusPacketDuration(t *testing.T) {
 	} {
 		if got := opusPacketDuration(tc.p); got != tc.want {
 			t.Errorf("% x: %s, want %s", tc.p, got, tc.want)
-		}
-	}
-}
-
-func TestSliceIsB(t *testing.T) {
-	// first_mb_in_slice 0 ("1"), then slice_type as ue(v).
-	for _, tc := range []struct {
-		nal  []byte
-		want bool
-	}{
-		{[]byte{0x01, 0b1_010_0000}, true},  // slice_type 1 (B)
-		{[]byte{0x01, 0b1_00111_00}, true},  // slice_type 6 (B, all slices)
-		{[]byte{0x01, 0b1_1_000000}, false}, // slice_type 0 (P)
-		{[]byte{0x05, 0b1_011_0000}, false}, // slice_type 2 (I)
-		{[]byte{0x01}, false},
-	} {
-		if got := sliceIsB(tc.nal); got != tc.want {
-			t.Errorf("% x: %v", tc.nal, got)
 		}
 	}
 }

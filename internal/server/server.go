@@ -29,6 +29,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/roomctl/roomctl/internal/iceopt"
 	"github.com/roomctl/roomctl/internal/signal"
 	"github.com/roomctl/roomctl/internal/token"
 )
@@ -56,9 +57,13 @@ type Config struct {
 	// Logger receives joins, leaves and errors. Nil discards them.
 	Logger *slog.Logger
 	// UDPPort, when > 0, carries the ICE traffic of every PeerConnection over
-	// that one UDP port on every local IPv4 address (loopback included).
-	// 0 lets each PeerConnection use ephemeral ports.
+	// that one UDP port on every local IPv4 address that ICE keeps
+	// (loopback included). 0 lets each PeerConnection use ephemeral ports.
 	UDPPort int
+	// ICE chooses the local addresses the server gathers on (and UDPPort
+	// binds) and the addresses it advertises (1:1 NAT); the zero value
+	// gathers on every interface, loopback included.
+	ICE iceopt.Config
 	// TokenWarning is how long before a token's expiry token_will_expire is
 	// sent. Default DefaultTokenWarning.
 	TokenWarning time.Duration
@@ -103,6 +108,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.UDPPort < 0 || cfg.UDPPort > 65535 {
 		return nil, fmt.Errorf("new server: udp port %d out of range", cfg.UDPPort)
 	}
+	if err := cfg.ICE.Check(); err != nil {
+		return nil, fmt.Errorf("new server: %w", err)
+	}
 	if cfg.TokenWarning < 0 || cfg.TokenGrace < 0 || cfg.ResumeWindow < 0 {
 		return nil, errors.New("new server: durations must not be negative")
 	}
@@ -134,10 +142,15 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
-	api, mux, err := newAPI(cfg.UDPPort, s.log)
+	api, mux, err := newAPI(cfg.UDPPort, cfg.ICE, s.log)
 	if err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
+	port := "a port per connection"
+	if cfg.UDPPort > 0 {
+		port = fmt.Sprintf("udp port %d", cfg.UDPPort)
+	}
+	cfg.ICE.Log(s.log, "port", port)
 	s.api, s.udpMux = api, mux
 
 	hm := http.NewServeMux()

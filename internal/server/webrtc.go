@@ -9,14 +9,16 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/roomctl/roomctl/internal/iceopt"
 	"github.com/roomctl/roomctl/internal/pionlog"
 )
 
 // newAPI builds the pion API every PeerConnection of the server is made
-// with: default codecs and interceptors, ICE over UDP/IPv4 with loopback
-// candidates and without mDNS (so that it works on a machine whose only
-// network is 127.0.0.1), and one shared UDP port when udpPort > 0.
-func newAPI(udpPort int, log *slog.Logger) (*webrtc.API, io.Closer, error) {
+// with: default codecs and interceptors, ICE as addrs says (over UDP/IPv4
+// with loopback candidates and without mDNS, so that it works on a machine
+// whose only network is 127.0.0.1), and one shared UDP port when
+// udpPort > 0, bound on the addresses addrs keeps only.
+func newAPI(udpPort int, addrs iceopt.Config, log *slog.Logger) (*webrtc.API, io.Closer, error) {
 	lf := pionlog.Factory(log)
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
@@ -27,15 +29,11 @@ func newAPI(udpPort int, log *slog.Logger) (*webrtc.API, io.Closer, error) {
 		return nil, nil, fmt.Errorf("register interceptors: %w", err)
 	}
 	se := webrtc.SettingEngine{LoggerFactory: lf}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	addrs.Apply(&se)
 	var mux io.Closer
 	if udpPort > 0 {
-		m, err := ice.NewMultiUDPMuxFromPort(udpPort,
-			ice.UDPMuxFromPortWithLoopback(),
-			ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4),
-			ice.UDPMuxFromPortWithLogger(lf.NewLogger("udpmux")))
+		opts := append(addrs.UDPMuxOptions(), ice.UDPMuxFromPortWithLogger(lf.NewLogger("udpmux")))
+		m, err := ice.NewMultiUDPMuxFromPort(udpPort, opts...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("listen on udp port %d: %w", udpPort, err)
 		}

@@ -12,9 +12,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/roomctl/roomctl/internal/ids"
 )
 
 // Version is the protocol version a client sends in join.
@@ -150,9 +151,6 @@ type Message struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// IDPattern is what the SDK accepts for a uid and a room id.
-var IDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
 // ErrTooLarge is returned by Decode for a message over MaxMessageSize.
 var ErrTooLarge = errors.New("message too large")
 
@@ -191,10 +189,10 @@ func (m *Message) Validate() error {
 		if m.AppID == "" || len(m.AppID) > 64 {
 			return bad("appId must be 1-64 characters")
 		}
-		if !IDPattern.MatchString(m.RoomID) {
+		if !ids.Valid(m.RoomID) {
 			return bad("invalid roomId %q", m.RoomID)
 		}
-		if !IDPattern.MatchString(m.UID) {
+		if !ids.Valid(m.UID) {
 			return bad("invalid uid %q", m.UID)
 		}
 		if len(m.Token) > 4096 {
@@ -235,7 +233,7 @@ func (m *Message) Validate() error {
 			return bad("at most 256 uids")
 		}
 		for _, u := range m.UIDs {
-			if !IDPattern.MatchString(u) {
+			if !ids.Valid(u) {
 				return bad("invalid uid %q", u)
 			}
 		}

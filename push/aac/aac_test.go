@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/roomctl/roomctl/internal/dsp/dsptest"
 )
 
 // adtsHeader is the 7-byte ADTS header of one AAC-LC frame of n bytes.
@@ -21,26 +23,6 @@ func adtsHeader(n, freqIndex, channels int) []byte {
 		byte((l&7)<<5 | 0x1F),
 		0xFC,
 	}
-}
-
-func tone(freq float64, rate, n int, amp float64, offset int) []float32 {
-	out := make([]float32, n)
-	for i := range out {
-		out[i] = float32(amp * math.Sin(2*math.Pi*freq*float64(i+offset)/float64(rate)))
-	}
-	return out
-}
-
-// goertzel returns the power of freq in x.
-func goertzel(x []float32, freq float64, rate int) float64 {
-	w := 2 * math.Pi * freq / float64(rate)
-	c := 2 * math.Cos(w)
-	var s1, s2 float64
-	for _, v := range x {
-		s0 := float64(v) + c*s1 - s2
-		s2, s1 = s1, s0
-	}
-	return s1*s1 + s2*s2 - c*s1*s2
 }
 
 func TestASC(t *testing.T) {
@@ -91,8 +73,9 @@ func TestToneRoundTrip(t *testing.T) {
 	var adts bytes.Buffer
 	var pkts []Packet
 	fs := e.FrameSize()
+	tone := dsptest.Tone{Freq: 1000, Amp: amp, Rate: rate}
 	for i := 0; i < rate*seconds/fs; i++ {
-		left := tone(1000, rate, fs, amp, i*fs)
+		left := tone.Samples(i*fs, fs)
 		pcm := append(left, left...) // same on both channels
 		if pkts, err = e.Encode(pkts[:0], pcm, int64(i*fs)); err != nil {
 			t.Fatal(err)
@@ -139,9 +122,9 @@ func TestToneRoundTrip(t *testing.T) {
 		t.Fatalf("decoded %d samples, want about %d", len(left), rate*seconds)
 	}
 	mid := left[rate/4 : len(left)-rate/4] // skip priming and tail
-	p1k := goertzel(mid, 1000, rate)
+	p1k := dsptest.Goertzel(mid, 1000, rate)
 	for _, f := range []float64{500, 800, 1200, 2000} {
-		if p := goertzel(mid, f, rate); p*1000 > p1k {
+		if p := dsptest.Goertzel(mid, f, rate); p*1000 > p1k {
 			t.Errorf("power at %g Hz is %.3g of the 1 kHz power", f, p/p1k)
 		}
 	}
@@ -161,7 +144,7 @@ func BenchmarkEncode(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer e.Close()
-	left := tone(1000, 44100, e.FrameSize(), 0.5, 0)
+	left := dsptest.Tone{Freq: 1000, Amp: 0.5, Rate: 44100}.Samples(0, e.FrameSize())
 	pcm := append(left, left...)
 	var pkts []Packet
 	b.ReportAllocs()

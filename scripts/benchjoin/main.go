@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/roomctl/roomctl/internal/backend/embedded"
 	"github.com/roomctl/roomctl/internal/engine"
 	"github.com/roomctl/roomctl/internal/event"
 	"github.com/roomctl/roomctl/internal/media"
@@ -68,7 +69,7 @@ func run(n int, codec string, gap time.Duration) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Config{Registry: reg, Logger: quiet})
+	srv, err := server.New(server.Config{Registry: reg, Logger: quiet, ICE: loopbackICE})
 	if err != nil {
 		return err
 	}
@@ -89,9 +90,10 @@ func run(n int, codec string, gap time.Duration) error {
 	defer func() { _ = src.Close() }()
 	pubT := &timing{at: map[string]time.Time{}, want: event.SDKAuthResult, done: make(chan struct{})}
 	pub, err := engine.New(engine.Config{
-		Server: url, AppID: "bench", RoomID: "bench", UID: "pub",
+		Backend: embedded.New(embedded.Config{}),
+		Server:  url, AppID: "bench", RoomID: "bench", UID: "pub",
 		Tokens:  tokens{token.Options{AppID: "bench", RoomID: "bench", UID: "pub", TTL: time.Hour}},
-		Publish: src, Events: pubT, Logger: quiet,
+		Publish: src, Events: pubT, Logger: quiet, ICE: loopbackICE,
 	})
 	if err != nil {
 		return err
@@ -105,9 +107,10 @@ func run(n int, codec string, gap time.Duration) error {
 		uid := fmt.Sprintf("sub%d", i)
 		tm := &timing{at: map[string]time.Time{}, want: event.FirstVideoFrameDecode, done: make(chan struct{})}
 		e, err := engine.New(engine.Config{
-			Server: url, AppID: "bench", RoomID: "bench", UID: uid,
+			Backend: embedded.New(embedded.Config{}),
+			Server:  url, AppID: "bench", RoomID: "bench", UID: uid,
 			Tokens: tokens{token.Options{AppID: "bench", RoomID: "bench", UID: uid, TTL: time.Hour}},
-			Events: tm, Logger: quiet,
+			Events: tm, Logger: quiet, ICE: loopbackICE,
 		})
 		if err != nil {
 			return err

@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/roomctl/roomctl/internal/backend/embedded"
 	"github.com/roomctl/roomctl/internal/engine"
 	"github.com/roomctl/roomctl/internal/event"
 	"github.com/roomctl/roomctl/internal/media"
@@ -110,7 +111,7 @@ func run(cuts int, cut time.Duration, restarts int, trace bool) error {
 	addr := ln.Addr().String()
 
 	startServer := func(ln net.Listener) (stop func(), err error) {
-		srv, err := server.New(server.Config{Registry: reg, Logger: quiet, UDPPort: port})
+		srv, err := server.New(server.Config{Registry: reg, Logger: quiet, UDPPort: port, ICE: loopbackICE})
 		if err != nil {
 			return nil, err
 		}
@@ -142,9 +143,10 @@ func run(cuts int, cut time.Duration, restarts int, trace bool) error {
 		src media.Source
 	}{{"pub", pubW, src}, {"sub", subW, nil}} {
 		e, err := engine.New(engine.Config{
-			Server: "ws://" + addr, AppID: "bench", RoomID: "bench", UID: p.uid,
+			Backend: embedded.New(embedded.Config{}),
+			Server:  "ws://" + addr, AppID: "bench", RoomID: "bench", UID: p.uid,
 			Tokens:  tokens{token.Options{AppID: "bench", RoomID: "bench", UID: p.uid, TTL: time.Hour}},
-			Publish: p.src, Events: p.w, Logger: quiet,
+			Publish: p.src, Events: p.w, Logger: quiet, ICE: loopbackICE,
 		})
 		if err != nil {
 			return err
