@@ -1,16 +1,12 @@
 package cmd
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"os/exec"
-	"strings"
 	"sync"
 	"time"
 
@@ -18,7 +14,8 @@ import (
 
 	"github.com/roomctl/roomctl/internal/engine"
 	"github.com/roomctl/roomctl/internal/event"
-	"github.com/roomctl/roomctl/internal/signal"
+	"github.com/roomctl/roomctl/internal/iceopt"
+	"github.com/roomctl/roomctl/internal/ids"
 	"github.com/roomctl/roomctl/internal/token"
 )
 
@@ -28,6 +25,7 @@ const DefaultServer = "ws://127.0.0.1:8890"
 // roomFlags are the connection and output flags every room command shares
 // (join, record, push-rtmp, mix-audio).
 type roomFlags struct {
+	backend   backendKind
 	server    string
 	appID     string
 	room      string
@@ -44,17 +42,21 @@ type roomFlags struct {
 	// audioLevelReport turns on audio_level_report (the SDK's
 	// enableAudioLevelReport()); goes to engine.Config.AudioLevelReport.
 	audioLevelReport bool
+	ice              iceFlags
+	iceConfig        iceopt.Config // parsed by validate
 	logFlags
 }
 
 func (f *roomFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&f.server, "server", DefaultServer, "room server URL")
-	fs.StringVar(&f.appID, "app-id", "", "application id")
-	fs.StringVar(&f.room, "room", "", "room id (A-Z a-z 0-9 _ -, at most 64)")
-	fs.StringVar(&f.uid, "uid", "", "user id (A-Z a-z 0-9 _ -, at most 64; default: random)")
-	fs.StringVar(&f.token, "token", "", "room token")
+	registerBackend(fs, &f.backend)
+	fs.StringVar(&f.server, "server", "", "room server URL (default "+DefaultServer+", roomctl serve's; with --backend livekit "+
+		DefaultLiveKitServer+", livekit-server's)")
+	fs.StringVar(&f.appID, "app-id", "", "application id (--backend livekit: the API key)")
+	fs.StringVar(&f.room, "room", "", "room id ("+ids.Rule+")")
+	fs.StringVar(&f.uid, "uid", "", "user id ("+ids.Rule+"; default: random)")
+	fs.StringVar(&f.token, "token", "", "room token (--backend livekit: a LiveKit access token)")
 	fs.StringVar(&f.tokenCmd, "token-cmd", "", "command whose stdout is a fresh token; run at join and again on token_will_expire/token_request")
-	fs.StringVar(&f.appSecret, "app-secret", "", "mint tokens locally with this app secret (development, CI)")
+	fs.StringVar(&f.appSecret, "app-secret", "", "mint tokens locally with this app secret (--backend livekit: the API secret; development, CI)")
 	fs.DurationVar(&f.ttl, "ttl", time.Hour, "lifetime of tokens minted with --app-secret")
 	fs.StringVar(&f.until, "until", "", "exit 0 as soon as an event of this name is printed")
 	fs.DurationVar(&f.timeout, "timeout", 0, "with --until: exit 4 if it was not reached in this time")
@@ -62,6 +64,7 @@ func (f *roomFlags) register(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&f.events, "events", nil, "print only these events (comma-separated names)")
 	fs.StringSliceVar(&f.subscribe, "subscribe", nil, "subscribe only to these uids (default: everyone)")
 	fs.BoolVar(&f.audioLevelReport, "audio-level-report", false, "print audio_level_report every 2 s (each user's audio level, 0-100)")
+	f.ice.register(fs, false)
 	f.logFlags.register(fs)
 }
 
@@ -71,25 +74,28 @@ func (f *roomFlags) validate() error {
 	if f.uid == "" {
 		f.uid = randomUID()
 	}
+	if f.server == "" {
+		f.server = f.backend.defaultServer()
+	}
 	if f.appID == "" {
 		return usagef("--app-id is required")
 	}
-	if !signal.IDPattern.MatchString(f.room) {
-		if f.room == "" {
-			return usagef("--room is required")
-		}
-		return usagef("invalid room %q: want 1-64 characters of A-Z a-z 0-9 _ -", f.room)
+	if f.room == "" {
+		return usagef("--room is required")
 	}
-	if !signal.IDPattern.MatchString(f.uid) {
-		return usagef("invalid uid %q: want 1-64 characters of A-Z a-z 0-9 _ -", f.uid)
+	if err := ids.Check("room", f.room); err != nil {
+		return usagef("--room: %w", err)
+	}
+	if err := ids.Check("uid", f.uid); err != nil {
+		return usagef("--uid: %w", err)
 	}
 	for _, u := range f.subscribe {
-		if !signal.IDPattern.MatchString(u) {
-			return usagef("invalid uid %q in --subscribe", u)
+		if err := ids.Check("uid", u); err != nil {
+			return usagef("--subscribe: %w", err)
 		}
 	}
-	if !strings.HasPrefix(f.server, "ws://") && !strings.HasPrefix(f.server, "wss://") {
-		return usagef("--server %q: want a ws:// or wss:// URL", f.server)
+	if err := ids.CheckServerURL(f.server); err != nil {
+		return usagef("--server: %w", err)
 	}
 	n := 0
 	for _, s := range []string{f.token, f.tokenCmd, f.appSecret} {
@@ -117,6 +123,11 @@ func (f *roomFlags) validate() error {
 	if f.duration < 0 || f.timeout < 0 || f.ttl <= 0 {
 		return usagef("--duration and --timeout must not be negative, --ttl must be positive")
 	}
+	ice, err := f.ice.config()
+	if err != nil {
+		return err
+	}
+	f.iceConfig = ice
 	return nil
 }
 
@@ -129,62 +140,27 @@ func randomUID() string {
 func (f *roomFlags) tokenSource() engine.TokenSource {
 	switch {
 	case f.tokenCmd != "":
-		return &commandTokens{cmd: f.tokenCmd}
+		return &token.Command{Line: f.tokenCmd}
+	case f.appSecret != "" && f.backend == backendLiveKit:
+		return &livekitMinted{apiKey: f.appID, apiSecret: f.appSecret, room: f.room, identity: f.uid, ttl: f.ttl}
 	case f.appSecret != "":
-		return &mintTokens{secret: f.appSecret, opts: token.Options{AppID: f.appID, RoomID: f.room, UID: f.uid, TTL: f.ttl}}
+		return &token.Minted{Secret: f.appSecret, Options: token.Options{AppID: f.appID, RoomID: f.room, UID: f.uid, TTL: f.ttl}}
 	default:
-		return staticToken(f.token)
+		return token.Static(f.token)
 	}
-}
-
-// staticToken is a --token: it cannot be renewed. An empty one is sent as
-// is, and the server answers 10001.
-type staticToken string
-
-func (t staticToken) Token(context.Context, bool) (string, error) { return string(t), nil }
-func (t staticToken) Renewable() bool                             { return false }
-
-// commandTokens runs --token-cmd through sh for every token.
-type commandTokens struct{ cmd string }
-
-func (c *commandTokens) Renewable() bool { return true }
-
-func (c *commandTokens) Token(ctx context.Context, _ bool) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	var out, errOut bytes.Buffer
-	cmd := exec.CommandContext(ctx, "sh", "-c", c.cmd)
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("--token-cmd %q: %w: %s", c.cmd, err, strings.TrimSpace(errOut.String()))
-	}
-	tok := strings.TrimSpace(out.String())
-	if tok == "" {
-		return "", fmt.Errorf("--token-cmd %q printed no token", c.cmd)
-	}
-	return tok, nil
-}
-
-// mintTokens mints with --app-secret, a fresh token on every call.
-type mintTokens struct {
-	secret string
-	opts   token.Options
-}
-
-func (m *mintTokens) Renewable() bool { return true }
-
-func (m *mintTokens) Token(context.Context, bool) (string, error) {
-	return token.Mint(m.secret, m.opts)
 }
 
 // engineConfig is the engine configuration the shared flags give; each
 // command adds what is its own (a source, a track handler).
 func (f *roomFlags) engineConfig(se *session) engine.Config {
+	logICE(se.log, f.iceConfig)
 	return engine.Config{
-		Server: f.server, AppID: f.appID, RoomID: f.room, UID: f.uid,
+		Backend: f.backend.engineBackend(se.log),
+		Server:  f.server, AppID: f.appID, RoomID: f.room, UID: f.uid,
 		Tokens: f.tokenSource(), Subscribe: f.subscribe,
 		AudioLevelReport: f.audioLevelReport,
 		Events:           se.sink, Logger: se.log,
+		ICE: f.iceConfig,
 	}
 }
 
