@@ -63,7 +63,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -71,6 +70,7 @@ import (
 
 	"github.com/roomctl/roomctl/internal/engine"
 	"github.com/roomctl/roomctl/internal/event"
+	"github.com/roomctl/roomctl/internal/ids"
 )
 
 // File is where a recording goes. *os.File is one; Config.Create may give
@@ -124,8 +124,6 @@ const (
 	DefaultKeyframeWait = 3 * time.Second
 	DefaultRetryAfter   = 10 * time.Second
 )
-
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // Recorder records every track it is handed. It implements
 // engine.TrackHandler. Close finalizes everything.
@@ -251,7 +249,7 @@ func (r *Recorder) HandleTrack(t *engine.RemoteTrack) engine.PacketSink {
 	if t == nil {
 		return nil
 	}
-	if !idPattern.MatchString(t.UID) || !idPattern.MatchString(t.RoomID) {
+	if !ids.Valid(t.UID) || !ids.Valid(t.RoomID) {
 		r.log.Warn("not recording a track with an invalid uid or room", "uid", t.UID, "room", t.RoomID)
 		return nil
 	}
