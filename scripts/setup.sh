@@ -47,6 +47,7 @@ if ! livekit-server --version 2>/dev/null | grep -q "${LIVEKIT_VERSION#v}"; then
   echo "setup: building livekit-server ${LIVEKIT_VERSION} (a few minutes)" >&2
   gobin="$(go env GOBIN)"; gobin="${gobin:-$(go env GOPATH)/bin}"
   tmp="$(mktemp -d)"
+  mkdir -p "$gobin"
   GOBIN="$tmp" go install "github.com/livekit/livekit-server/cmd/server@${LIVEKIT_VERSION}"
   mv "$tmp/server" "$gobin/livekit-server"
   rmdir "$tmp"
