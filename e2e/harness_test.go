@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -219,7 +218,7 @@ func inProcessServerWith(t *testing.T, cfg server.Config) (*server.Server, strin
 		t.Fatal(err)
 	}
 	cfg.Registry = reg
-	cfg.ICE = iceopt.Config{IPs: []netip.Prefix{netip.MustParsePrefix(testutil.LoopbackICE)}}
+	cfg.ICE = iceopt.Loopback
 	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)

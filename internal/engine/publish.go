@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"sync"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 
@@ -32,14 +31,11 @@ func newAPI(register func(*webrtc.MediaEngine) error, addrs iceopt.Config, log *
 		return nil, nil, fmt.Errorf("register interceptors: %w", err)
 	}
 	se := webrtc.SettingEngine{LoggerFactory: pionlog.Factory(log)}
-	se.SetIncludeLoopbackCandidate(true)
-	// mDNS candidates would cost a multicast round trip per join and
-	// resolve nowhere on a closed network.
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	// UDP4, loopback candidates, no mDNS, and the operator's interface and
+	// address choice: iceopt's, shared with the server.
+	addrs.Apply(&se)
 	// Notice a media cut within seconds, not pion's default 5 s / 25 s.
 	se.SetICETimeouts(iceDisconnectedAfter, iceFailedAfter, iceKeepalive)
-	addrs.Apply(&se)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), st, nil
 }
 

@@ -41,6 +41,10 @@ type Config struct {
 	NATIPs []netip.Addr
 }
 
+// Loopback gathers on 127.0.0.1 only: what tests, benchmarks and the
+// demo use so that every packet stays on this machine.
+var Loopback = Config{IPs: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
+
 // IsZero reports whether c changes nothing.
 func (c Config) IsZero() bool {
 	return len(c.Interfaces) == 0 && len(c.IPs) == 0 && len(c.NATIPs) == 0
@@ -70,7 +74,9 @@ func (c Config) KeepIP(ip net.IP) bool {
 }
 
 // Apply sets roomctl's ICE basics (UDP over IPv4, loopback candidates, no
-// mDNS) and c's filters and advertised addresses on se.
+// mDNS: mDNS candidates cost a multicast round trip per join and resolve
+// nowhere on a closed network) and c's filters and advertised addresses
+// on se.
 func (c Config) Apply(se *webrtc.SettingEngine) {
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetIncludeLoopbackCandidate(true)

@@ -21,6 +21,7 @@ import (
 	"github.com/roomctl/roomctl/internal/backend/embedded"
 	"github.com/roomctl/roomctl/internal/engine"
 	"github.com/roomctl/roomctl/internal/event"
+	"github.com/roomctl/roomctl/internal/iceopt"
 	"github.com/roomctl/roomctl/internal/media"
 	"github.com/roomctl/roomctl/internal/server"
 	"github.com/roomctl/roomctl/internal/token"
@@ -69,7 +70,7 @@ func run(n int, codec string, gap time.Duration) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Config{Registry: reg, Logger: quiet, ICE: loopbackICE})
+	srv, err := server.New(server.Config{Registry: reg, Logger: quiet, ICE: iceopt.Loopback})
 	if err != nil {
 		return err
 	}
@@ -93,7 +94,7 @@ func run(n int, codec string, gap time.Duration) error {
 		Backend: embedded.New(embedded.Config{}),
 		Server:  url, AppID: "bench", RoomID: "bench", UID: "pub",
 		Tokens:  tokens{token.Options{AppID: "bench", RoomID: "bench", UID: "pub", TTL: time.Hour}},
-		Publish: src, Events: pubT, Logger: quiet, ICE: loopbackICE,
+		Publish: src, Events: pubT, Logger: quiet, ICE: iceopt.Loopback,
 	})
 	if err != nil {
 		return err
@@ -110,7 +111,7 @@ func run(n int, codec string, gap time.Duration) error {
 			Backend: embedded.New(embedded.Config{}),
 			Server:  url, AppID: "bench", RoomID: "bench", UID: uid,
 			Tokens: tokens{token.Options{AppID: "bench", RoomID: "bench", UID: uid, TTL: time.Hour}},
-			Events: tm, Logger: quiet, ICE: loopbackICE,
+			Events: tm, Logger: quiet, ICE: iceopt.Loopback,
 		})
 		if err != nil {
 			return err

@@ -29,6 +29,7 @@ import (
 	"github.com/roomctl/roomctl/internal/backend/embedded"
 	"github.com/roomctl/roomctl/internal/engine"
 	"github.com/roomctl/roomctl/internal/event"
+	"github.com/roomctl/roomctl/internal/iceopt"
 	"github.com/roomctl/roomctl/internal/media"
 	"github.com/roomctl/roomctl/internal/server"
 	"github.com/roomctl/roomctl/internal/token"
@@ -111,7 +112,7 @@ func run(cuts int, cut time.Duration, restarts int, trace bool) error {
 	addr := ln.Addr().String()
 
 	startServer := func(ln net.Listener) (stop func(), err error) {
-		srv, err := server.New(server.Config{Registry: reg, Logger: quiet, UDPPort: port, ICE: loopbackICE})
+		srv, err := server.New(server.Config{Registry: reg, Logger: quiet, UDPPort: port, ICE: iceopt.Loopback})
 		if err != nil {
 			return nil, err
 		}
@@ -146,7 +147,7 @@ func run(cuts int, cut time.Duration, restarts int, trace bool) error {
 			Backend: embedded.New(embedded.Config{}),
 			Server:  "ws://" + addr, AppID: "bench", RoomID: "bench", UID: p.uid,
 			Tokens:  tokens{token.Options{AppID: "bench", RoomID: "bench", UID: p.uid, TTL: time.Hour}},
-			Publish: p.src, Events: p.w, Logger: quiet, ICE: loopbackICE,
+			Publish: p.src, Events: p.w, Logger: quiet, ICE: iceopt.Loopback,
 		})
 		if err != nil {
 			return err

@@ -27,12 +27,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 	pionmedia "github.com/pion/webrtc/v4/pkg/media"
 
 	"github.com/roomctl/roomctl/internal/engine"
+	"github.com/roomctl/roomctl/internal/iceopt"
 	"github.com/roomctl/roomctl/internal/pionlog"
 )
 
@@ -102,9 +102,7 @@ func New(tb testing.TB) *Fake {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	se := webrtc.SettingEngine{LoggerFactory: pionlog.Factory(log)}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	iceopt.Loopback.Apply(&se)
 	f := &Fake{
 		api:  webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)),
 		log:  log,
