@@ -3,13 +3,23 @@ package e2e
 // End-to-end tests with a real browser in the room: headless Chromium opens
 // the page `roomctl serve` serves at /, publishes its fake camera and
 // microphone and subscribes, and reports every callback it logs to an HTTP
-// endpoint of the test (?report=URL).
+// endpoint of the test (?report=URL). The page reports to its own origin
+// only, so the tests open it through a proxy (sameOrigin) that serves both
+// the room server and the endpoint.
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -31,14 +41,71 @@ func browse(t *testing.T, ns *testutil.NetNS, serverURL, room, uid string, extra
 		"room":     {room},
 		"uid":      {uid},
 		"token":    {mint(t, testSecret, token.Options{AppID: testApp, RoomID: room, UID: uid, TTL: time.Hour})},
-		"report":   {rep.URL()},
+		"report":   {"/report"},
 		"autojoin": {"1"},
 	}
 	for k, v := range extra {
 		q[k] = v
 	}
-	testutil.StartChromium(t, ns, "http"+strings.TrimPrefix(serverURL, "ws")+"/?"+q.Encode())
+	testutil.StartChromium(t, ns, sameOrigin(t, ns, serverURL, rep)+"/?"+q.Encode())
 	return rep
+}
+
+// sameOrigin serves, inside ns, the room server at serverURL (its page and
+// signaling WebSocket) and rep's endpoint at /report under one origin, which
+// it returns (http://HOST:PORT). A report of a Content-Security-Policy
+// violation or of a refused ?report= fails the test: the page must work
+// under its own policy.
+func sameOrigin(t *testing.T, ns *testutil.NetNS, serverURL string, rep *testutil.PageReport) string {
+	t.Helper()
+	room, err := url.Parse("http" + strings.TrimPrefix(serverURL, "ws"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, err := url.Parse(rep.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	room.Path, report.Path = "", ""
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			if r.In.URL.Path == "/report" {
+				r.SetURL(report)
+			} else {
+				r.SetURL(room)
+			}
+			r.Out.Host = r.In.Host // the page's origin, as the browser sent it
+		},
+		// The servers listen inside ns: dial from inside.
+		Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var c net.Conn
+			err := ns.Do(func() (err error) {
+				c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+				return err
+			})
+			return c, err
+		}},
+	}
+	l, err := ns.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/report" && r.Method == http.MethodPost {
+			b, _ := io.ReadAll(r.Body)
+			var l struct{ Event string }
+			if json.Unmarshal(b, &l) == nil && (l.Event == "page_csp_violation" || l.Event == "page_report_refused") {
+				t.Errorf("page reported %s", b)
+			}
+			r.Body = io.NopCloser(bytes.NewReader(b))
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	_ = srv.Listener.Close()
+	srv.Listener = l
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // The browser publishes; roomctl decodes its video and records it to a file
@@ -116,5 +183,46 @@ func TestBrowserSubscribes(t *testing.T) {
 			alice.Signal(syscall.SIGINT)
 			page.Wait("remote_stream_remove", field("uid", "alice"))
 		})
+	}
+}
+
+// The page reports to its own origin only: opened straight from the room
+// server with ?report= naming another origin (where the token in
+// token_will_expire would go), it joins and publishes, and that origin gets
+// nothing.
+func TestBrowserReportSameOrigin(t *testing.T) {
+	testutil.NeedChromium(t)
+	ns := testutil.NewNetNS(t)
+	srv := serveIn(t, ns)
+	var posts atomic.Int64
+	l, err := ns.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		posts.Add(1)
+	}))
+	_ = other.Listener.Close()
+	other.Listener = l
+	other.Start()
+	t.Cleanup(other.Close)
+
+	q := url.Values{
+		"app": {testApp}, "room": {"r1"}, "uid": {"web"}, "autojoin": {"1"}, "codec": {"vp8"},
+		"token":  {mint(t, testSecret, token.Options{AppID: testApp, RoomID: "r1", UID: "web", TTL: time.Hour})},
+		"report": {other.URL + "/report"},
+	}
+	testutil.StartChromium(t, ns, "http"+strings.TrimPrefix(srv, "ws")+"/?"+q.Encode())
+	// The page logged (and, without the rule, reported) connected,
+	// sdk_auth_result and more before a subscriber decodes its video. The
+	// browser may take long to start on a loaded machine: bob's own
+	// timeout bounds the wait.
+	bob := startIn(t, ns, "bob", joinArgs(srv, "r1", "bob", "--until", "first_video_frame_decode", "--timeout", "90s")...)
+	if code := bob.ExitCode(); code != 0 {
+		t.Fatalf("join --until first_video_frame_decode: exit %d", code)
+	}
+	if n := posts.Load(); n != 0 {
+		t.Fatalf("the page sent %d requests to another origin (%s)", n, other.URL)
 	}
 }

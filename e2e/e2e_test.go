@@ -258,7 +258,7 @@ func TestSignalingCut(t *testing.T) {
 	_, i := bob.WaitFrom(0, event.FirstVideoFrameDecode, field("uid", "alice"))
 	mediaFlows(t, srv, "r1", "bob")
 
-	if !srv.DropSignaling("r1", "bob") {
+	if !srv.DropSignaling(testApp, "r1", "bob") {
 		t.Fatal("bob not found on the server")
 	}
 	_, i = bob.WaitFrom(i+1, event.Reconnect, both(field("uid", "bob"), field("roomId", "r1")))
@@ -271,7 +271,7 @@ func TestSignalingCut(t *testing.T) {
 		t.Fatal("the resumed session lost alice's stream")
 	}
 	// The publisher's cut works the same way.
-	if !srv.DropSignaling("r1", "alice") {
+	if !srv.DropSignaling(testApp, "r1", "alice") {
 		t.Fatal("alice not found on the server")
 	}
 	alice.Wait(event.Reconnect, nil)

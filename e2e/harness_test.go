@@ -248,10 +248,10 @@ func inProcessServerWith(t *testing.T, cfg server.Config) (*server.Server, strin
 // when called (a second of the test video), i.e. media is flowing to uid now.
 func mediaFlows(t *testing.T, srv *server.Server, room, uid string) {
 	t.Helper()
-	before, _ := srv.BytesSent(room, uid)
+	before, _ := srv.BytesSent(testApp, room, uid)
 	deadline := time.Now().Add(eventWait)
 	for time.Now().Before(deadline) {
-		if n, ok := srv.BytesSent(room, uid); ok && n > before+50_000 {
+		if n, ok := srv.BytesSent(testApp, room, uid); ok && n > before+50_000 {
 			return
 		}
 		time.Sleep(50 * time.Millisecond) // polling a counter, not synchronizing on an event

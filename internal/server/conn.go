@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -28,11 +29,16 @@ type conn struct {
 	ctx    context.Context // canceled when the socket is cut
 	cancel context.CancelFunc
 	remote string
+	ip     string // remote IP, the key of the unjoined-per-IP count
+
+	// joined is set once the socket has joined; guarded by s.limMu.
+	joined bool
 
 	mu      sync.Mutex
 	queue   []*signal.Message
 	closing bool   // no more messages; the writer closes after the queue drains
 	reason  string // close reason
+	code    int    // close code; 0 is a normal closure
 	wake    chan struct{}
 	done    chan struct{} // closed when the writer is done
 
@@ -42,10 +48,10 @@ type conn struct {
 	rateSent bool
 }
 
-func newConn(s *Server, ws *signal.Conn, remote string) *conn {
+func newConn(s *Server, ws *signal.Conn, remote, ip string) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &conn{
-		s: s, ws: ws, ctx: ctx, cancel: cancel, remote: remote,
+		s: s, ws: ws, ctx: ctx, cancel: cancel, remote: remote, ip: ip,
 		wake: make(chan struct{}, 1),
 		done: make(chan struct{}),
 	}
@@ -73,10 +79,16 @@ func (c *conn) send(m *signal.Message) bool {
 // close lets the writer send what is queued, then close the socket with a
 // close handshake.
 func (c *conn) close(reason string) {
+	c.closeWith(0, reason)
+}
+
+// closeWith is close with a close code (0: normal closure).
+func (c *conn) closeWith(code int, reason string) {
 	c.mu.Lock()
 	if !c.closing {
 		c.closing = true
 		c.reason = reason
+		c.code = code
 	}
 	c.mu.Unlock()
 	c.notify()
@@ -113,7 +125,7 @@ func (c *conn) writeLoop() {
 			c.mu.Lock()
 			q := c.queue
 			c.queue = nil
-			closing, reason := c.closing, c.reason
+			closing, reason, code := c.closing, c.reason, c.code
 			c.mu.Unlock()
 			for _, m := range q {
 				ctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
@@ -129,7 +141,13 @@ func (c *conn) writeLoop() {
 				continue
 			}
 			if closing {
-				if err := c.ws.Close(reason); err != nil {
+				var err error
+				if code != 0 {
+					err = c.ws.CloseWith(code, reason)
+				} else {
+					err = c.ws.Close(reason)
+				}
+				if err != nil {
 					c.s.log.Debug("signaling close", "remote", c.remote, "err", err)
 				}
 				c.abort()
@@ -161,14 +179,24 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.wg.Done()
+	ip := remoteIP(r.RemoteAddr)
+	if status, msg := s.admit(ip); status != 0 {
+		s.log.Info("websocket refused", "remote", r.RemoteAddr, "status", status, "reason", msg)
+		// The refused client's connection is not kept for keep-alive.
+		w.Header().Set("Connection", "close")
+		http.Error(w, msg, status)
+		return
+	}
 	ws, err := signal.Accept(w, r)
 	if err != nil {
+		s.releaseAdmission(ip, false)
 		s.log.Debug("websocket accept", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	c := newConn(s, ws, r.RemoteAddr)
+	c := newConn(s, ws, r.RemoteAddr, ip)
 	defer c.cancel()
 	if !s.addConn(c) {
+		s.releaseAdmission(ip, false)
 		c.abort()
 		return
 	}
@@ -178,6 +206,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		c.abort()
 		return
 	}
+	joinTimer := s.afterFunc(s.cfg.JoinTimeout, func() { s.joinTimedOut(c) })
+	defer joinTimer.Stop()
 	p := s.readLoop(c)
 	// The socket is gone; the writer cannot write any more.
 	c.abort()
@@ -213,7 +243,7 @@ func (s *Server) readLoop(c *conn) *participant {
 		}
 		m, err := signal.Decode(raw)
 		if err != nil {
-			c.sendError(signal.ErrBadMessage, err.Error())
+			c.sendError(decodeErrorCode(err), err.Error())
 			continue
 		}
 		if p == nil {
@@ -245,7 +275,7 @@ func (s *Server) handleJoin(c *conn, m *signal.Message) *participant {
 		return nil
 	}
 	for {
-		r := s.room(m.RoomID, m.AppID)
+		r := s.room(m.AppID, m.RoomID)
 		if r == nil {
 			c.send(&signal.Message{Type: signal.TypeJoinResult, Result: token.Internal, Reason: "server closing"})
 			c.close("server closing")
@@ -256,4 +286,82 @@ func (s *Server) handleJoin(c *conn, m *signal.Message) *participant {
 			return p
 		}
 	}
+}
+
+// remoteIP is the IP address of a request's RemoteAddr (host:port); the
+// whole string when it does not split.
+func remoteIP(remote string) string {
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		return host
+	}
+	return remote
+}
+
+// admit counts a new signaling socket from ip against Config.MaxConns and
+// Config.MaxUnjoinedPerIP. It returns 0 when admitted, else the HTTP status
+// and the one-line message of the refusal. An admitted socket is released
+// by removeConn (or releaseAdmission if it never becomes a conn).
+func (s *Server) admit(ip string) (status int, msg string) {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	s.limMu.Lock()
+	defer s.limMu.Unlock()
+	switch {
+	case closed:
+		return http.StatusServiceUnavailable, "server closed"
+	case s.active >= s.cfg.MaxConns:
+		return http.StatusServiceUnavailable, fmt.Sprintf("server full: %d connections", s.cfg.MaxConns)
+	case s.unjoined[ip] >= s.cfg.MaxUnjoinedPerIP:
+		return http.StatusTooManyRequests,
+			fmt.Sprintf("too many connections without a join from %s: limit %d", ip, s.cfg.MaxUnjoinedPerIP)
+	}
+	s.active++
+	s.unjoined[ip]++
+	return 0, ""
+}
+
+// releaseAdmission undoes admit for a socket that is gone; joined says
+// whether markJoined already took it off the unjoined count.
+func (s *Server) releaseAdmission(ip string, joined bool) {
+	s.limMu.Lock()
+	defer s.limMu.Unlock()
+	s.releaseLocked(ip, joined)
+}
+
+func (s *Server) releaseLocked(ip string, joined bool) {
+	s.active--
+	if !joined {
+		s.unjoinedDoneLocked(ip)
+	}
+}
+
+func (s *Server) unjoinedDoneLocked(ip string) {
+	if s.unjoined[ip]--; s.unjoined[ip] <= 0 {
+		delete(s.unjoined, ip)
+	}
+}
+
+// markJoined takes c off the unjoined count of its IP: it has joined. It is
+// called before join_result goes out, so that a client that saw its join
+// accepted finds the slot free.
+func (s *Server) markJoined(c *conn) {
+	s.limMu.Lock()
+	defer s.limMu.Unlock()
+	if !c.joined {
+		c.joined = true
+		s.unjoinedDoneLocked(c.ip)
+	}
+}
+
+// joinTimedOut closes c with 1008 "join timeout" unless it has joined.
+func (s *Server) joinTimedOut(c *conn) {
+	s.limMu.Lock()
+	joined := c.joined
+	s.limMu.Unlock()
+	if joined || c.isClosing() {
+		return
+	}
+	s.log.Info("join timeout: closing websocket", "remote", c.remote, "after", s.cfg.JoinTimeout)
+	c.closeWith(signal.ClosePolicyViolation, "join timeout")
 }

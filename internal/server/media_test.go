@@ -136,7 +136,7 @@ func TestForwarding(t *testing.T) {
 		t.Errorf("stream_remove %+v", m.Stream)
 	}
 	alice.expectClosed()
-	if got := s.Rooms()["r1"]; !slices.Equal(got, []string{"bob", "carol"}) {
+	if got := s.Rooms(testApp)["r1"]; !slices.Equal(got, []string{"bob", "carol"}) {
 		t.Errorf("room after leave: %v", got)
 	}
 }
@@ -198,10 +198,10 @@ func TestResume(t *testing.T) {
 	s, url := startServer(t, Config{})
 	_, bob, fwd := startForwarding(t, url)
 	session := fwd.session
-	if s.DropSignaling("r1", "nobody") {
+	if s.DropSignaling(testApp, "r1", "nobody") {
 		t.Error("DropSignaling of an unknown uid reported true")
 	}
-	if !s.DropSignaling("r1", "alice") {
+	if !s.DropSignaling(testApp, "r1", "alice") {
 		t.Fatal("DropSignaling found no socket")
 	}
 	alice2 := dial(t, url, "alice")
@@ -230,7 +230,7 @@ func TestResumeWindowExpires(t *testing.T) {
 	alice.publishVideo(api, videoVP8)
 	bob.waitFor(signal.TypeStreamAdd)
 
-	if !s.DropSignaling("r1", "alice") {
+	if !s.DropSignaling(testApp, "r1", "alice") {
 		t.Fatal("DropSignaling found no socket")
 	}
 	bob.waitFor(signal.TypeStreamRemove)

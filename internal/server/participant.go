@@ -42,6 +42,12 @@ type participant struct {
 
 	pendingPub []webrtc.ICECandidateInit
 	pendingSub []webrtc.ICECandidateInit
+
+	// Remote candidates counted per PeerConnection (candidates.go).
+	pubCands candidateBudget
+	subCands candidateBudget
+	// offers limits the rate of publish offers (limits.go).
+	offers tokenBucket
 }
 
 // send queues m on p's socket; while the socket is down, m is dropped (a
@@ -200,6 +206,7 @@ func (r *room) applyTokenLocked(p *participant, tok string, claims token.Claims,
 		cl.closePC(p.sub.pc)
 		p.sub = nil
 		p.pendingSub = nil
+		p.subCands = candidateBudget{}
 	case p.rights.Subscribe && !old.Subscribe:
 		r.syncSubs(p)
 	}
@@ -207,14 +214,19 @@ func (r *room) applyTokenLocked(p *participant, tok string, claims token.Claims,
 }
 
 // addCandidateLocked adds a client candidate to one of p's PeerConnections,
-// or keeps it until that PeerConnection has a remote description.
+// or keeps it until that PeerConnection has a remote description. The
+// candidate policy (candidates.go) comes first: what it drops is logged,
+// not reported to the client.
 func (p *participant) addCandidateLocked(name string, c webrtc.ICECandidateInit) {
 	var pc *webrtc.PeerConnection
 	pending := &p.pendingPub
+	if name == signal.PCPublish && !p.rights.Publish {
+		return // its offer was refused; so are its candidates
+	}
+	if !p.filterCandidate(name, c) {
+		return
+	}
 	if name == signal.PCPublish {
-		if !p.rights.Publish {
-			return // its offer was refused; so are its candidates
-		}
 		if p.pub != nil {
 			pc = p.pub.pc
 		}

@@ -61,10 +61,31 @@ func (r *room) publishLocked(p *participant, m *signal.Message, cl *cleanup) {
 			Reason: "token has no publish right"})
 		return
 	}
+	// Renegotiation limits (limits.go), cheapest first. The rate limit is
+	// about real time, not the token clock of Config.Now.
+	if !p.offers.allow(time.Now()) {
+		r.s.log.Debug("publish offer refused: rate", "room", r.id, "uid", p.uid)
+		p.sendError(signal.ErrRateExceeded, fmt.Sprintf("offer rate limit: %d publish offers per second, burst %d",
+			offerRate, offerBurst))
+		return
+	}
+	if len(m.SDP) > maxSDPSize {
+		p.sendError(signal.ErrPayloadTooLarge, fmt.Sprintf("sdp has %d bytes; limit %d", len(m.SDP), maxSDPSize))
+		return
+	}
 	offer := webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP}
 	parsed, err := offer.Unmarshal()
 	if err != nil {
 		p.sendError(signal.ErrBadMessage, "publish offer: "+err.Error())
+		return
+	}
+	var cur *webrtc.PeerConnection
+	if p.pub != nil {
+		cur = p.pub.pc
+	}
+	if reason, ok := checkPublishOffer(parsed, cur); !ok {
+		r.s.log.Info("publish offer refused", "room", r.id, "uid", p.uid, "reason", reason)
+		p.sendError(signal.ErrPayloadTooLarge, reason)
 		return
 	}
 	tracks := m.Tracks
@@ -100,17 +121,26 @@ func (r *room) publishLocked(p *participant, m *signal.Message, cl *cleanup) {
 			p.pub = nil
 		}
 	}
+	// Candidates the policy drops leave the SDP before pion sees it.
+	offer = webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: p.filterSDP(signal.PCPublish, m.SDP)}
 	if err := pub.pc.SetRemoteDescription(offer); err != nil {
 		fail(signal.ErrBadMessage, "publish offer: "+err.Error())
 		return
 	}
 	p.flushCandidates(pub.pc, &p.pendingPub)
-	// Answer with the declared codec only, so what arrives is what was declared.
+	// Answer with the declared codec only, so what arrives is what was
+	// declared; m-lines of a kind not declared get one codec too (they carry
+	// nothing), which keeps the answer small whatever the offer lists.
 	for _, tr := range pub.pc.GetTransceivers() {
-		if d, ok := decl[tr.Kind().String()]; ok {
-			if err := tr.SetCodecPreferences([]webrtc.RTPCodecParameters{d.codec}); err != nil {
-				r.s.log.Debug("publish codec preferences", "room", r.id, "uid", p.uid, "err", err)
+		kind := tr.Kind().String()
+		d, ok := decl[kind]
+		if !ok {
+			if d.codec, ok = offeredCodec(parsed, kind, forwardedCodecs(kind)[0]); !ok {
+				continue
 			}
+		}
+		if err := tr.SetCodecPreferences([]webrtc.RTPCodecParameters{d.codec}); err != nil {
+			r.s.log.Debug("publish codec preferences", "room", r.id, "uid", p.uid, "err", err)
 		}
 	}
 	answer, err := pub.pc.CreateAnswer(nil)
@@ -118,8 +148,21 @@ func (r *room) publishLocked(p *participant, m *signal.Message, cl *cleanup) {
 		fail(signal.ErrBadMessage, "publish answer: "+err.Error())
 		return
 	}
+	msg := &signal.Message{Type: signal.TypeAnswer, PC: signal.PCPublish, SDP: answer.SDP}
+	if n, ok := fits(msg); !ok {
+		// Not reached within the limits above; a safety net so that the
+		// server never sends what a client cannot read.
+		r.s.log.Error("publish answer too large", "room", r.id, "uid", p.uid, "bytes", n)
+		if !fresh {
+			if err := pub.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback}); err != nil {
+				r.s.log.Debug("roll back publish offer", "room", r.id, "uid", p.uid, "err", err)
+			}
+		}
+		fail(signal.ErrPayloadTooLarge, fmt.Sprintf("answer would be %d bytes; limit %d", n, signal.MaxMessageSize))
+		return
+	}
 	// Queued before SetLocalDescription starts gathering: candidates follow it.
-	p.send(&signal.Message{Type: signal.TypeAnswer, PC: signal.PCPublish, SDP: answer.SDP})
+	p.send(msg)
 	if err := pub.pc.SetLocalDescription(answer); err != nil {
 		r.s.log.Error("set publish answer", "room", r.id, "uid", p.uid, "err", err)
 		fail(signal.ErrInternal, "cannot apply answer")
@@ -181,6 +224,7 @@ func (r *room) unpublishLocked(p *participant, cl *cleanup) {
 	cl.closePC(p.pub.pc)
 	p.pub = nil
 	p.pendingPub = nil
+	p.pubCands = candidateBudget{}
 	for _, q := range r.parts {
 		if q != p {
 			r.syncSubs(q)
@@ -373,7 +417,9 @@ func offeredCodec(sd *sdp.SessionDescription, kind, codec string) (webrtc.RTPCod
 			}
 			ptn, err1 := strconv.ParseUint(pt, 10, 7)
 			clock, err2 := strconv.ParseUint(parts[1], 10, 32)
-			if err1 != nil || err2 != nil {
+			if err1 != nil || err2 != nil || len(fmtps[pt]) > maxFmtpLen {
+				// A longer fmtp line would be copied into every
+				// subscriber's offer (limits.go).
 				continue
 			}
 			var channels uint64

@@ -17,7 +17,7 @@ import (
 type room struct {
 	s     *Server
 	id    string
-	appID string // the app whose token created the room
+	appID string // the app (tenant) the room belongs to: rooms are keyed by (appID, id)
 
 	mu    sync.Mutex
 	gone  bool // dropped from the server (empty, or the server closed)
@@ -39,12 +39,6 @@ func (r *room) join(c *conn, m *signal.Message, claims token.Claims, log *slog.L
 	defer r.mu.Unlock()
 	if r.gone {
 		return nil, true
-	}
-	if m.AppID != r.appID {
-		log.Info("join refused: room belongs to another app", "room_app", r.appID)
-		c.send(&signal.Message{Type: signal.TypeJoinResult, Result: token.AppMismatch, Reason: "room belongs to another app"})
-		c.close("join refused")
-		return nil, false
 	}
 	if old := r.parts[m.UID]; old != nil {
 		if m.Session != "" && m.Session == old.session {
@@ -75,6 +69,7 @@ func (r *room) join(c *conn, m *signal.Message, claims token.Claims, log *slog.L
 	}
 	p.setExpiry(claims)
 	r.parts[p.uid] = p
+	r.s.markJoined(c)
 	// join_result goes out first, then anything else about p.
 	c.send(r.joinResult(p))
 	p.conn.Store(c)
@@ -95,6 +90,7 @@ func (r *room) resumeLocked(p *participant, c *conn, m *signal.Message, claims t
 		p.resumeTimer.Stop()
 		p.resumeTimer = nil
 	}
+	r.s.markJoined(c)
 	c.send(r.joinResult(p))
 	p.conn.Store(c)
 	// An offer sent while the socket was down may have been lost: send the

@@ -23,8 +23,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -39,7 +41,22 @@ const (
 	DefaultTokenWarning = 30 * time.Second
 	DefaultTokenGrace   = 30 * time.Second
 	DefaultResumeWindow = 15 * time.Second
+	// DefaultJoinTimeout is how long a WebSocket may stay without a valid
+	// join before the server closes it.
+	DefaultJoinTimeout = 5 * time.Second
+	// DefaultMaxUnjoinedPerIP is how many not-yet-joined WebSockets one
+	// remote address may hold.
+	DefaultMaxUnjoinedPerIP = 16
+	// DefaultIdleTimeout is how long an idle HTTP keep-alive connection is
+	// kept.
+	DefaultIdleTimeout = 60 * time.Second
+	// MaxConnsCap bounds DefaultMaxConns.
+	MaxConnsCap = 4096
 )
+
+// readHeaderTimeout bounds how long a client may take to send its request
+// headers (a slow or silent TCP connection).
+const readHeaderTimeout = 10 * time.Second
 
 // MaxParticipants is the size limit of one room.
 const MaxParticipants = 100
@@ -64,6 +81,14 @@ type Config struct {
 	// binds) and the addresses it advertises (1:1 NAT); the zero value
 	// gathers on every interface, loopback included.
 	ICE iceopt.Config
+	// ICEAllow lists the loopback and private ranges (10/8, 172.16/12,
+	// 192.168/16, 100.64/10, fc00::/7) a client's ICE candidates may name;
+	// candidates there outside it are dropped, as are unspecified,
+	// broadcast, multicast, link-local and mDNS/name candidates always.
+	// Empty: loopback plus the private block that holds the address of the
+	// participant's signaling peer, plus this host's own addresses for a
+	// peer on loopback. See candidates.go.
+	ICEAllow []netip.Prefix
 	// TokenWarning is how long before a token's expiry token_will_expire is
 	// sent. Default DefaultTokenWarning.
 	TokenWarning time.Duration
@@ -75,25 +100,61 @@ type Config struct {
 	// leave is kept, PeerConnections and media untouched, for a join that
 	// resumes its session. Default DefaultResumeWindow.
 	ResumeWindow time.Duration
+	// TokenLeeway is the clock skew tolerated when a token is checked (join,
+	// update_token): it is accepted until TokenLeeway after its exp and from
+	// TokenLeeway before its nbf. It never lengthens a session: the token
+	// timers count from the token's own exp, and the leeway is capped at
+	// TokenGrace, so a token accepted after its exp gets token_request at
+	// once and until exp+TokenGrace to be renewed. Zero keeps the Registry's
+	// own leeway (strict unless token.Registry.WithLeeway); at most
+	// token.MaxLeeway. See applyTokenLeeway.
+	TokenLeeway time.Duration
 	// Now is the clock of token checks and timers. Nil means time.Now.
 	Now func() time.Time
+	// JoinTimeout is how long a WebSocket may stay open without a valid
+	// join; then it is closed with close code 1008 (policy violation),
+	// reason "join timeout". Default DefaultJoinTimeout.
+	JoinTimeout time.Duration
+	// MaxUnjoinedPerIP bounds the WebSockets one remote IP address holds
+	// open without having joined; an upgrade beyond it is refused with HTTP
+	// 429. Default DefaultMaxUnjoinedPerIP.
+	MaxUnjoinedPerIP int
+	// MaxConns bounds the signaling WebSockets of the whole server, joined
+	// or not; an upgrade beyond it is refused with HTTP 503 "server full".
+	// Default DefaultMaxConns().
+	MaxConns int
+	// IdleTimeout is how long an idle HTTP keep-alive connection is kept
+	// open. Default DefaultIdleTimeout.
+	IdleTimeout time.Duration
 }
 
 // Server is the room server. Create it with New; Close it when done.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	now     func() time.Time
-	api     *webrtc.API
-	udpMux  io.Closer // nil without Config.UDPPort
-	handler http.Handler
+	cfg    Config
+	log    *slog.Logger
+	now    func() time.Time
+	api    *webrtc.API
+	udpMux io.Closer // nil without Config.UDPPort
+	// ownAddrs are this host's addresses, allowed by default as ICE
+	// candidates of clients on this host (see allowList).
+	ownAddrs []netip.Prefix
+	handler  http.Handler
 
 	mu      sync.Mutex
 	closed  bool
 	done    chan struct{} // closed by Close
-	rooms   map[string]*room
+	rooms   map[roomKey]*room
 	conns   map[*conn]struct{}
 	servers map[*http.Server]struct{}
+
+	// limMu guards the connection counts and conn.joined; it is taken
+	// last (under a room lock, or alone).
+	limMu sync.Mutex
+	// active counts the admitted signaling sockets (Config.MaxConns);
+	// unjoined counts the admitted sockets without a join per remote IP
+	// (Config.MaxUnjoinedPerIP).
+	active   int
+	unjoined map[string]int
 
 	// wg counts every goroutine the server runs or borrows (handlers, writers,
 	// forwarding loops, RTCP readers, timer callbacks); see enter.
@@ -111,8 +172,24 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.ICE.Check(); err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
-	if cfg.TokenWarning < 0 || cfg.TokenGrace < 0 || cfg.ResumeWindow < 0 {
+	if cfg.TokenWarning < 0 || cfg.TokenGrace < 0 || cfg.ResumeWindow < 0 ||
+		cfg.JoinTimeout < 0 || cfg.IdleTimeout < 0 {
 		return nil, errors.New("new server: durations must not be negative")
+	}
+	if cfg.MaxUnjoinedPerIP < 0 || cfg.MaxConns < 0 {
+		return nil, errors.New("new server: connection limits must not be negative")
+	}
+	if cfg.JoinTimeout == 0 {
+		cfg.JoinTimeout = DefaultJoinTimeout
+	}
+	if cfg.MaxUnjoinedPerIP == 0 {
+		cfg.MaxUnjoinedPerIP = DefaultMaxUnjoinedPerIP
+	}
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = DefaultMaxConns()
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
 	}
 	if cfg.TokenWarning == 0 {
 		cfg.TokenWarning = DefaultTokenWarning
@@ -126,17 +203,22 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if err := cfg.applyTokenLeeway(); err != nil {
+		return nil, fmt.Errorf("new server: %w", err)
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	s := &Server{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		now:     cfg.Now,
-		done:    make(chan struct{}),
-		rooms:   make(map[string]*room),
-		conns:   make(map[*conn]struct{}),
-		servers: make(map[*http.Server]struct{}),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		now:      cfg.Now,
+		done:     make(chan struct{}),
+		rooms:    make(map[roomKey]*room),
+		conns:    make(map[*conn]struct{}),
+		servers:  make(map[*http.Server]struct{}),
+		unjoined: make(map[string]int),
+		ownAddrs: hostPrefixes(),
 	}
 	web, err := webHandler()
 	if err != nil {
@@ -151,6 +233,8 @@ func New(cfg Config) (*Server, error) {
 		port = fmt.Sprintf("udp port %d", cfg.UDPPort)
 	}
 	cfg.ICE.Log(s.log, "port", port)
+	s.log.Info("connection limits", "max_conns", cfg.MaxConns, "max_unjoined_per_ip", cfg.MaxUnjoinedPerIP,
+		"join_timeout", cfg.JoinTimeout, "idle_timeout", cfg.IdleTimeout)
 	s.api, s.udpMux = api, mux
 
 	hm := http.NewServeMux()
@@ -170,7 +254,8 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	s.mu.Lock()
@@ -250,7 +335,7 @@ func (s *Server) Close() error {
 	for c := range s.conns {
 		conns = append(conns, c)
 	}
-	s.rooms = map[string]*room{}
+	s.rooms = map[roomKey]*room{}
 	s.mu.Unlock()
 	for _, c := range conns {
 		c.close("server closing")
@@ -277,12 +362,13 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// DropSignaling cuts the socket of uid in roomID without a close handshake,
-// as a network failure would, and keeps the session for a resume. It reports
-// whether such a participant with a socket was found. It is a test hook.
-func (s *Server) DropSignaling(roomID, uid string) bool {
+// DropSignaling cuts the socket of uid in app appID's room roomID without a
+// close handshake, as a network failure would, and keeps the session for a
+// resume. It reports whether such a participant with a socket was found. It
+// is a test hook.
+func (s *Server) DropSignaling(appID, roomID, uid string) bool {
 	s.mu.Lock()
-	r := s.rooms[roomID]
+	r := s.rooms[roomKey{appID, roomID}]
 	s.mu.Unlock()
 	if r == nil {
 		return false
@@ -296,17 +382,21 @@ func (s *Server) DropSignaling(roomID, uid string) bool {
 	if c == nil {
 		return false
 	}
-	s.log.Info("dropping signaling", "room", roomID, "uid", uid)
+	s.log.Info("dropping signaling", "app", appID, "room", roomID, "uid", uid)
 	c.abort()
 	return true
 }
 
-// Rooms returns the uids of every room, sorted, keyed by room id.
-func (s *Server) Rooms() map[string][]string {
+// Rooms returns the uids of every room of app appID, sorted, keyed by room
+// id. Rooms of other apps are not listed, whatever their ids.
+func (s *Server) Rooms(appID string) map[string][]string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string][]string, len(s.rooms))
-	for id, r := range s.rooms {
+	out := make(map[string][]string)
+	for k, r := range s.rooms {
+		if k.app != appID {
+			continue
+		}
 		r.mu.Lock()
 		uids := make([]string, 0, len(r.parts))
 		for uid := range r.parts {
@@ -314,7 +404,7 @@ func (s *Server) Rooms() map[string][]string {
 		}
 		r.mu.Unlock()
 		slices.Sort(uids)
-		out[id] = uids
+		out[k.id] = uids
 	}
 	return out
 }
@@ -382,18 +472,23 @@ func (cl *cleanup) run(s *Server) {
 	cl.empty = nil
 }
 
-// room returns the room id, creating it for appID if needed. It returns nil
+// roomKey names a room: rooms are per app (tenant), so two apps may each
+// have a room of the same id, and neither sees the other's.
+type roomKey struct{ app, id string }
+
+// room returns app appID's room id, creating it if needed. It returns nil
 // once the server is closed.
-func (s *Server) room(id, appID string) *room {
+func (s *Server) room(appID, id string) *room {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil
 	}
-	r := s.rooms[id]
+	k := roomKey{appID, id}
+	r := s.rooms[k]
 	if r == nil {
 		r = &room{s: s, id: id, appID: appID, parts: make(map[string]*participant)}
-		s.rooms[id] = r
+		s.rooms[k] = r
 		s.log.Debug("room created", "room", id, "app", appID)
 	}
 	return r
@@ -410,10 +505,10 @@ func (s *Server) dropRoomIfEmpty(r *room) {
 		return
 	}
 	r.gone = true
-	if s.rooms[r.id] == r {
-		delete(s.rooms, r.id)
+	if k := (roomKey{r.appID, r.id}); s.rooms[k] == r {
+		delete(s.rooms, k)
 	}
-	s.log.Debug("room closed", "room", r.id)
+	s.log.Debug("room closed", "room", r.id, "app", r.appID)
 }
 
 func (s *Server) addConn(c *conn) bool {
@@ -426,20 +521,24 @@ func (s *Server) addConn(c *conn) bool {
 	return true
 }
 
+// removeConn forgets c and releases its admission (see admit).
 func (s *Server) removeConn(c *conn) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	delete(s.conns, c)
+	s.mu.Unlock()
+	s.limMu.Lock()
+	defer s.limMu.Unlock()
+	s.releaseLocked(c.ip, c.joined)
 }
 
-// BytesSent returns how many bytes the server has sent to uid in roomID
-// over its subscribe PeerConnection's transport (pion's transport stats;
-// v4 does not report outbound-rtp counters); ok is false when there is no
-// such subscriber. Tests and operators use it to see media flowing to a
-// participant.
-func (s *Server) BytesSent(roomID, uid string) (n uint64, ok bool) {
+// BytesSent returns how many bytes the server has sent to uid in app
+// appID's room roomID over its subscribe PeerConnection's transport (pion's
+// transport stats; v4 does not report outbound-rtp counters); ok is false
+// when there is no such subscriber. Tests and operators use it to see media
+// flowing to a participant.
+func (s *Server) BytesSent(appID, roomID, uid string) (n uint64, ok bool) {
 	s.mu.Lock()
-	r := s.rooms[roomID]
+	r := s.rooms[roomKey{appID, roomID}]
 	s.mu.Unlock()
 	if r == nil {
 		return 0, false
@@ -459,4 +558,27 @@ func (s *Server) BytesSent(roomID, uid string) (n uint64, ok bool) {
 		}
 	}
 	return n, true
+}
+
+// DefaultMaxConns is the default of Config.MaxConns, derived from the
+// process's open-file limit (RLIMIT_NOFILE): a quarter of what is left after
+// 64 descriptors for the process itself, since a participant holds its
+// socket and the UDP sockets of its PeerConnections; at least 1, at most
+// MaxConnsCap.
+func DefaultMaxConns() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return MaxConnsCap
+	}
+	return maxConnsFor(rl.Cur)
+}
+
+func maxConnsFor(nofile uint64) int {
+	if nofile >= 64+4*MaxConnsCap {
+		return MaxConnsCap
+	}
+	if nofile < 64+4 {
+		return 1
+	}
+	return int((nofile - 64) / 4)
 }

@@ -72,7 +72,7 @@ func TestJoin(t *testing.T) {
 	if res.Session == "" {
 		t.Error("no session id")
 	}
-	if got := s.Rooms(); !slices.Equal(got["r1"], []string{"alice", "bob"}) {
+	if got := s.Rooms(testApp); !slices.Equal(got["r1"], []string{"alice", "bob"}) {
 		t.Errorf("Rooms() = %v", got)
 	}
 	bob.send(joinMsg("r1", "bob", mint(t, "r1", "bob", time.Hour)))
@@ -92,14 +92,14 @@ func TestJoin(t *testing.T) {
 	alice.send(&signal.Message{Type: signal.TypeLeave})
 	alice.expectClosed()
 	bob2.ping()
-	if got := s.Rooms(); !slices.Equal(got["r1"], []string{"bob"}) {
+	if got := s.Rooms(testApp); !slices.Equal(got["r1"], []string{"bob"}) {
 		t.Errorf("Rooms() after leave = %v", got)
 	}
 }
 
 func TestJoinRefused(t *testing.T) {
 	_, url := startServer(t, Config{})
-	// A room of app1 that app2 tokens cannot enter.
+	// A room of app1, for the token of another app id.
 	owner := dial(t, url, "owner")
 	owner.join("taken", mint(t, "taken", "owner", time.Hour))
 
@@ -128,11 +128,14 @@ func TestJoinRefused(t *testing.T) {
 		{"expired", joinMsg("r1", "alice", mint(t, "r1", "alice", time.Hour,
 			func(o *token.Options) { o.Now = past })), token.Expired},
 		{"banned", joinMsg("r1", bannedUID, mint(t, "r1", bannedUID, time.Hour)), token.Banned},
-		{"room of another app", func() *signal.Message {
-			m := joinMsg("taken", "alice", mint(t, "taken", "alice", time.Hour,
-				func(o *token.Options) { o.AppID = otherApp }))
-			m.AppID = otherApp
-			return m
+		// Rooms are per app (TestTenantsShareRoomIDs): app2 joining its own
+		// "taken" is fine; a token whose app id is not the join's is not.
+		{"token of another app id", func() *signal.Message {
+			tok, err := token.Mint(testSecret, token.Options{AppID: otherApp, RoomID: "taken", UID: "alice", TTL: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return joinMsg("taken", "alice", tok)
 		}(), token.AppMismatch},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -175,7 +178,7 @@ func TestBadMessages(t *testing.T) {
 		{"unknown type", `{"type":"dance"}`, signal.ErrBadMessage},
 		{"unknown field", `{"type":"ping","shoe":1}`, signal.ErrBadMessage},
 		{"bad join", `{"type":"join","appId":"app1","roomId":"bad room!","uid":"alice","version":1}`, signal.ErrBadMessage},
-		{"oversized", oversized, signal.ErrBadMessage},
+		{"oversized", oversized, signal.ErrPayloadTooLarge},
 		{"before join", `{"type":"ping","ts":1}`, signal.ErrNotJoined},
 	} {
 		c.sendRaw([]byte(tc.raw))
@@ -190,7 +193,7 @@ func TestBadMessages(t *testing.T) {
 		code int
 	}{
 		{"not json", `]]`, signal.ErrBadMessage},
-		{"oversized", oversized, signal.ErrBadMessage},
+		{"oversized", oversized, signal.ErrPayloadTooLarge},
 		{"server-only type", `{"type":"pong"}`, signal.ErrBadMessage},
 		{"answer on publish", `{"type":"answer","pc":"publish","sdp":"v=0"}`, signal.ErrBadMessage},
 		{"unsolicited subscribe answer", `{"type":"answer","pc":"subscribe","sdp":"v=0"}`, signal.ErrBadMessage},
@@ -245,7 +248,7 @@ func TestRoomFull(t *testing.T) {
 		t.Errorf("join of a full room: %+v", m)
 	}
 	late.expectClosed()
-	if n := len(s.Rooms()["big"]); n != MaxParticipants {
+	if n := len(s.Rooms(testApp)["big"]); n != MaxParticipants {
 		t.Errorf("%d participants, want %d", n, MaxParticipants)
 	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 
 	"github.com/pion/rtcp"
@@ -26,11 +27,30 @@ type subscriber struct {
 	// Video sources added since the last answer: they get a keyframe
 	// request once negotiated.
 	newVideo []*source
+
+	// m-lines are recycled, so that publishers coming and going (or
+	// re-declaring their tracks) do not grow everyone's subscribe SDP: a
+	// transceiver whose track was removed is retired until an offer made
+	// after the removal is answered (the client has seen its m-line go
+	// inactive), then free for the next track of its kind.
+	offers  int // subscribe offers created so far
+	retired []retiredTransceiver
+	free    []*webrtc.RTPTransceiver
+	// full: a wanted track found no transceiver within
+	// maxSubscribeMediaSections; syncSubs runs again when one frees.
+	full       bool
+	fullWarned bool
 }
 
 type subTrack struct {
+	tr     *webrtc.RTPTransceiver
 	sender *webrtc.RTPSender
 	src    *source
+}
+
+type retiredTransceiver struct {
+	tr    *webrtc.RTPTransceiver
+	after int // free once an offer later than this many is answered
 }
 
 // syncSubs makes q's subscribe PeerConnection carry exactly the tracks q
@@ -63,6 +83,7 @@ func (r *room) syncSubs(q *participant) {
 			return
 		}
 		q.sub = sub
+		q.subCands = candidateBudget{}
 	}
 	changed := false
 	for l, st := range sub.senders {
@@ -71,6 +92,8 @@ func (r *room) syncSubs(q *participant) {
 		}
 		if err := sub.pc.RemoveTrack(st.sender); err != nil {
 			r.s.log.Debug("remove subscribed track", "room", r.id, "uid", q.uid, "err", err)
+		} else {
+			sub.retired = append(sub.retired, retiredTransceiver{tr: st.tr, after: sub.offers})
 		}
 		delete(sub.senders, l)
 		changed = true
@@ -79,14 +102,18 @@ func (r *room) syncSubs(q *participant) {
 	slices.SortFunc(wants, func(a, b want) int {
 		return cmp.Or(cmp.Compare(a.src.uid, b.src.uid), cmp.Compare(a.src.kind, b.src.kind))
 	})
+	sub.full = false
 	for _, w := range wants {
 		if _, ok := sub.senders[w.local]; ok {
 			continue
 		}
-		tr, err := sub.pc.AddTransceiverFromTrack(w.local,
-			webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		tr, err := r.subTransceiver(q, w.local)
 		if err != nil {
 			r.s.log.Warn("add subscribed track", "room", r.id, "uid", q.uid, "track", w.local.ID(), "err", err)
+			continue
+		}
+		if tr == nil {
+			sub.full = true
 			continue
 		}
 		// Offer the codec the track carries, nothing the publisher cannot send.
@@ -94,7 +121,7 @@ func (r *room) syncSubs(q *participant) {
 			r.s.log.Debug("subscribe codec preferences", "room", r.id, "uid", q.uid, "err", err)
 		}
 		sender := tr.Sender()
-		sub.senders[w.local] = subTrack{sender: sender, src: w.src}
+		sub.senders[w.local] = subTrack{tr: tr, sender: sender, src: w.src}
 		src := w.src
 		r.s.spawn(func() { readSenderRTCP(sender, src) })
 		if src.kind == "video" {
@@ -106,9 +133,44 @@ func (r *room) syncSubs(q *participant) {
 		}
 		changed = true
 	}
+	if sub.full && !sub.fullWarned {
+		sub.fullWarned = true
+		r.s.log.Warn("subscribe pc full", "room", r.id, "uid", q.uid, "limit", maxSubscribeMediaSections)
+		q.sendError(signal.ErrPayloadTooLarge, fmt.Sprintf("subscribe pc full: %d media sections; limit %d; "+
+			"some tracks are not forwarded (choose publishers with subscribe)", len(sub.pc.GetTransceivers()),
+			maxSubscribeMediaSections))
+	}
 	if changed {
 		r.negotiateLocked(q)
 	}
+}
+
+// subTransceiver returns a transceiver of q's subscribe PeerConnection that
+// sends local: a free one of its kind when there is one, else a new one
+// unless the PeerConnection has maxSubscribeMediaSections already (nil).
+func (r *room) subTransceiver(q *participant, local *webrtc.TrackLocalStaticRTP) (*webrtc.RTPTransceiver, error) {
+	sub := q.sub
+	for i, tr := range sub.free {
+		if tr.Kind() != local.Kind() {
+			continue
+		}
+		sender, err := r.s.api.NewRTPSender(local, sub.pc.SCTP().Transport())
+		if err != nil {
+			return nil, fmt.Errorf("new sender: %w", err)
+		}
+		// The transceiver is inactive: SetSender makes it sendonly again.
+		if err := tr.SetSender(sender, local); err != nil {
+			_ = sender.Stop()
+			return nil, fmt.Errorf("reuse transceiver %s: %w", tr.Mid(), err)
+		}
+		sub.free = slices.Delete(sub.free, i, i+1)
+		return tr, nil
+	}
+	if len(sub.pc.GetTransceivers()) >= maxSubscribeMediaSections {
+		return nil, nil
+	}
+	return sub.pc.AddTransceiverFromTrack(local,
+		webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 }
 
 func (r *room) newSubscriber(q *participant) *subscriber {
@@ -166,12 +228,22 @@ func (r *room) negotiateLocked(q *participant) {
 		r.s.log.Error("create subscribe offer", "room", r.id, "uid", q.uid, "err", err)
 		return
 	}
+	msg := &signal.Message{Type: signal.TypeOffer, PC: signal.PCSubscribe, SDP: offer.SDP}
+	if n, ok := fits(msg); !ok {
+		// maxSubscribeMediaSections keeps offers well below this; a safety
+		// net so that the server never sends what a client cannot read.
+		r.s.log.Error("subscribe offer too large", "room", r.id, "uid", q.uid, "bytes", n)
+		q.sendError(signal.ErrPayloadTooLarge, fmt.Sprintf("subscribe offer would be %d bytes; limit %d",
+			n, signal.MaxMessageSize))
+		return
+	}
 	// Queued before SetLocalDescription starts gathering: candidates follow it.
-	q.send(&signal.Message{Type: signal.TypeOffer, PC: signal.PCSubscribe, SDP: offer.SDP})
+	q.send(msg)
 	if err := sub.pc.SetLocalDescription(offer); err != nil {
 		r.s.log.Error("set subscribe offer", "room", r.id, "uid", q.uid, "err", err)
 		return
 	}
+	sub.offers++
 	sub.inFlight = true
 }
 
@@ -184,7 +256,8 @@ func (r *room) subscribeAnswerLocked(p *participant, m *signal.Message) {
 		return
 	}
 	sub.inFlight = false
-	err := sub.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP})
+	answer := p.filterSDP(signal.PCSubscribe, m.SDP)
+	err := sub.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer})
 	if err != nil {
 		p.sendError(signal.ErrBadMessage, "subscribe answer: "+err.Error())
 		if err := sub.pc.SetLocalDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback}); err != nil {
@@ -199,10 +272,22 @@ func (r *room) subscribeAnswerLocked(p *participant, m *signal.Message) {
 			}
 			sub.newVideo = nil
 		}
+		// The answered offer showed the m-lines retired before it inactive.
+		sub.retired = slices.DeleteFunc(sub.retired, func(rt retiredTransceiver) bool {
+			if rt.after < sub.offers {
+				sub.free = append(sub.free, rt.tr)
+				return true
+			}
+			return false
+		})
 	}
 	if sub.dirty {
 		sub.dirty = false
 		r.negotiateLocked(p)
+	}
+	if sub.full && len(sub.free) > 0 {
+		sub.full = false
+		r.syncSubs(p)
 	}
 }
 

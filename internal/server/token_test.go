@@ -29,7 +29,7 @@ func TestTokenTimers(t *testing.T) {
 			t.Errorf("bye %+v", m)
 		}
 		c.expectClosed()
-		if slices.Contains(s.Rooms()["r1"], "alice") {
+		if slices.Contains(s.Rooms(testApp)["r1"], "alice") {
 			t.Error("alice still in the room")
 		}
 	})

@@ -96,6 +96,16 @@ func (c *Conn) Close(reason string) error {
 	return c.ws.Close(websocket.StatusNormalClosure, reason)
 }
 
+// ClosePolicyViolation is the WebSocket close code (1008) of a connection
+// the server closes for breaking its rules, e.g. no join in time.
+const ClosePolicyViolation = 1008
+
+// CloseWith closes the connection with close code code (e.g.
+// ClosePolicyViolation) and reason; safe to call twice.
+func (c *Conn) CloseWith(code int, reason string) error {
+	return c.ws.Close(websocket.StatusCode(code), reason)
+}
+
 // Abort drops the connection without a close handshake (as a network cut would).
 func (c *Conn) Abort() error {
 	return c.ws.CloseNow()

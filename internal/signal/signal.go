@@ -70,6 +70,9 @@ const (
 	ErrInternal     = 500
 	ErrVersion      = 505 // protocol version not supported
 	ErrRateExceeded = 429
+	// ErrPayloadTooLarge: an offer or SDP over a size limit (media sections,
+	// bytes); the offer is not applied.
+	ErrPayloadTooLarge = 413
 	// ErrServerClosing in a bye: the server is shutting down; the session is
 	// gone but the server may come back, so clients reconnect and rejoin.
 	ErrServerClosing = 503

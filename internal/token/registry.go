@@ -32,6 +32,41 @@ type app struct {
 type Registry struct {
 	apps   map[string]app
 	parser *jwt.Parser
+	// leeway is the clock skew Verify tolerates on exp and nbf; see
+	// WithLeeway. Zero (the default) is strict.
+	leeway time.Duration
+}
+
+// DefaultLeeway is the clock skew `roomctl serve` tolerates by default
+// (--token-leeway); a Registry itself is strict until WithLeeway.
+const DefaultLeeway = 30 * time.Second
+
+// MaxLeeway is the largest leeway WithLeeway accepts: the tolerance is for
+// clocks that disagree by seconds, not for tokens that outlive their exp.
+const MaxLeeway = time.Minute
+
+// WithLeeway returns a registry with r's apps whose Verify tolerates clocks
+// that disagree by up to d: it accepts a token until d after its exp and
+// from d before its nbf, as JWT verifiers' "leeway" does. d must be between
+// 0 (strict, the default) and MaxLeeway. r is left unchanged.
+func (r *Registry) WithLeeway(d time.Duration) (*Registry, error) {
+	if r == nil {
+		return nil, errors.New("token leeway: nil registry")
+	}
+	if d < 0 || d > MaxLeeway {
+		return nil, fmt.Errorf("token leeway %v: must be between 0 and %v", d, MaxLeeway)
+	}
+	c := *r
+	c.leeway = d
+	return &c, nil
+}
+
+// Leeway is the clock skew Verify tolerates (see WithLeeway).
+func (r *Registry) Leeway() time.Duration {
+	if r == nil {
+		return 0
+	}
+	return r.leeway
 }
 
 // NewRegistry validates apps and returns a registry holding copies of them.
@@ -126,10 +161,15 @@ const maxTokenLen = 8 << 10
 //  5. token's appId differs from appID: AppMismatch
 //  6. token's uid differs from uid, or its roomId differs from roomID:
 //     UIDMismatch (the SDK has no room code, so a room mismatch shares it)
-//  7. exp at or before now, or no exp at all: Expired (a token must never be
-//     valid forever)
-//  8. nbf after now: BadSignature (the SDK has no "not yet valid" code)
+//  7. exp at or before now-leeway, or no exp at all: Expired (a token must
+//     never be valid forever)
+//  8. nbf after now+leeway: BadSignature (the SDK has no "not yet valid"
+//     code)
 //  9. otherwise: OK
+//
+// The leeway (WithLeeway; zero by default) tolerates a minter whose clock
+// disagrees with now; the returned claims are the token's own, exp
+// included, so a caller's expiry timers do not move with it.
 //
 // Claims are returned whenever the signature verified (verdicts from step 5
 // on), so the caller can log them and schedule WillExpire from ExpiresAt;
@@ -174,10 +214,10 @@ func (r *Registry) Verify(tok, appID, roomID, uid string, now time.Time) (Claims
 	if now.IsZero() {
 		now = time.Now()
 	}
-	if c.ExpiresAt == nil || !now.Before(c.ExpiresAt.Time) {
+	if c.ExpiresAt == nil || !now.Before(c.ExpiresAt.Add(r.leeway)) {
 		return c, Expired
 	}
-	if c.NotBefore != nil && c.NotBefore.After(now) {
+	if c.NotBefore != nil && c.NotBefore.After(now.Add(r.leeway)) {
 		return c, BadSignature
 	}
 	return c, OK

@@ -1,6 +1,10 @@
 // roomctl browser client: speaks PROTOCOL.md (room protocol v1) and logs
 // the SDK's callbacks with roomctl's event names and payloads. With
-// ?report=URL every logged line is also POSTed there (tests read it).
+// ?report=URL every logged line is also POSTed there (tests read it). The
+// lines carry the token (token_will_expire), so URL must be of this page's
+// origin (a path such as /report, or a full URL with this scheme, host and
+// port); any other is refused and page_report_refused is logged. The page's
+// Content-Security-Policy (connect-src 'self') would block it anyway.
 "use strict";
 
 const params = new URLSearchParams(location.search);
@@ -9,7 +13,19 @@ const tilesEl = document.getElementById("tiles");
 const logEl = document.getElementById("log");
 const joinBtn = document.getElementById("join");
 const leaveBtn = document.getElementById("leave");
-const report = params.get("report");
+const report = sameOrigin(params.get("report"));
+
+// sameOrigin returns url resolved against the page if it is of the page's
+// origin, else null.
+function sameOrigin(url) {
+  if (!url) return null;
+  try {
+    const u = new URL(url, location.href);
+    return u.origin === location.origin ? u.href : null;
+  } catch (e) {
+    return null;
+  }
+}
 
 for (const k of ["app", "room", "uid", "token", "codec"]) {
   if (params.has(k)) form.elements[k].value = params.get(k);
@@ -27,6 +43,11 @@ function emit(event, data) {
     fetch(report, { method: "POST", body: line }).catch(() => {});
   }
 }
+
+if (params.get("report") && !report) emit("page_report_refused", { reason: "?report= must be a URL of this page's origin" });
+// A blocked resource is a bug of the page: log it (tests look for it).
+document.addEventListener("securitypolicyviolation", (e) =>
+  emit("page_csp_violation", { directive: e.effectiveDirective, blocked: e.blockedURI }));
 
 let s = null; // the session: {ws, uid, roomId, pub, sub, ...}
 
