@@ -56,7 +56,7 @@ a silent microphone; --mic default captures the default audio input and
 --mic ID the audio input with that id ("roomctl devices" lists them;
 ALSA's "null" device is refused). When a captured microphone goes away
 mid-publish, audio_track_end is printed and the files go on over silence.
---replace leaves the microphone out (one file only).
+--replace leaves the microphone out while the file plays (one file only).
 --cycle, --loop, --play-time and --volume apply to every file. The sum goes
 through a soft limiter (linear to -3 dBFS, a tanh knee above), so it never
 clips.
@@ -66,7 +66,8 @@ the track, audio_mixing_finished {id} when its cycles are done (or at the end
 of the session), start_mixing_fail {error} when a file cannot be opened or
 decoded (the other file and the microphone go on). Without --duration the
 command ends when every file has finished; with --loop it runs until a signal
-or --duration.
+or --duration. When no file can be mixed, the microphone goes on alone until
+--duration (without it the command leaves at once), and the exit code is 1.
 
 ` + exitCodesHelp,
 		Example: `  roomctl mix-audio --app-id 1001 --app-secret "$SECRET" --room r1 --uid dj --file jingle.mp3 --cycle 2 --volume 80
@@ -79,7 +80,7 @@ or --duration.
 	o.deviceWatch.register(fs)
 	fs.StringArrayVar(&o.files, "file", nil, "audio file to mix (WAV, MP3, Ogg Vorbis, Ogg Opus); give twice for ids 0 and 1")
 	fs.StringVar(&o.mic, "mic", "test", "microphone: test (a 440 Hz tone), silence, default (the default audio input) or an audio input id")
-	fs.BoolVar(&o.replace, "replace", false, "publish the file alone, without the microphone (one --file)")
+	fs.BoolVar(&o.replace, "replace", false, "publish the file alone, without the microphone, while it plays (one --file)")
 	fs.IntVar(&o.cycle, "cycle", 1, "times each file plays")
 	fs.BoolVar(&o.loop, "loop", false, "play the files forever")
 	fs.IntVar(&o.playTime, "play-time", 0, "start offset in the files, ms (first cycle)")
@@ -246,8 +247,13 @@ func runMixAudio(ctx context.Context, o *mixAudioOptions, s Streams) error {
 			}
 		}
 		if startFiles(se.sink, mx, o.files, o.playConfig()) == 0 {
+			// As the SDK stays in the room when startAudioMixing fails,
+			// the microphone goes on until --duration; without it there
+			// is nothing to wait for. Either way the exit is 1.
 			failed = errNoFileMixed
-			se.cancel()
+			if o.duration == 0 {
+				se.cancel()
+			}
 			return
 		}
 		select {

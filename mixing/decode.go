@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -49,6 +50,12 @@ type pcm struct {
 func DecodeFile(path string) (*Clip, error) {
 	f, err := os.Open(path)
 	if err != nil {
+		// The PathError names the whole path and the operation again:
+		// keep its cause.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
 		return nil, fmt.Errorf("open %s: %w", filepath.Base(path), err)
 	}
 	defer func() { _ = f.Close() }()

@@ -49,7 +49,9 @@ type Config struct {
 	// audio. When it fails (io.EOF: the device went away) the mixer goes
 	// on with a silent microphone and calls OnMicEnded once.
 	Mic PCMReader
-	// Replace leaves the microphone out of the mix (the SDK's replace).
+	// Replace leaves the microphone out of the mix while a file plays
+	// (the SDK's replace): before the first Play, after the files have
+	// finished and when no Play succeeded, the microphone is heard.
 	Replace bool
 	// OnMicEnded is called from ReadPCM, without the lock, when Mic ends.
 	OnMicEnded func(err error)
@@ -151,7 +153,7 @@ func (m *Mixer) ReadPCM(frame []float32) error {
 	}
 	m.mu.Lock()
 	switch {
-	case m.cfg.Replace || (!fromMic && (m.cfg.Mic != nil || m.cfg.MicTone == 0)):
+	case (m.cfg.Replace && m.active > 0) || (!fromMic && (m.cfg.Mic != nil || m.cfg.MicTone == 0)):
 		clear(frame)
 	case !fromMic:
 		w := 2 * math.Pi * m.cfg.MicTone / SampleRate

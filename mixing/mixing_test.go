@@ -2,6 +2,7 @@ package mixing
 
 import (
 	"errors"
+	"io/fs"
 	"math"
 	"os"
 	"os/exec"
@@ -85,8 +86,10 @@ func TestDecodeCorrupt(t *testing.T) {
 			t.Errorf("%s decoded", name)
 		}
 	}
-	if _, err := DecodeFile(filepath.Join(dir, "missing.wav")); err == nil {
-		t.Error("missing file decoded")
+	// start_mixing_fail's error names the file once, without its directory.
+	_, err := DecodeFile(filepath.Join(dir, "missing.wav"))
+	if !errors.Is(err, fs.ErrNotExist) || err.Error() != "open missing.wav: no such file or directory" {
+		t.Errorf("missing file: %v", err)
 	}
 }
 
@@ -284,5 +287,51 @@ func TestCapturedMicEnds(t *testing.T) {
 	}
 	if len(ended) != 1 || !errors.Is(ended[0], gone) {
 		t.Fatalf("OnMicEnded calls: %v, want one with the device's error", ended)
+	}
+}
+
+// --replace leaves the microphone out only while a file plays: before the
+// first Play, when no Play succeeded (start_mixing_fail) and after the
+// file finished, the microphone is heard, as the SDK's replace.
+func TestReplaceWhilePlaying(t *testing.T) {
+	m, err := New(Config{MicTone: 440, Replace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := make([]float32, FrameSamples)
+	power := func(f float64) float64 {
+		_ = m.ReadPCM(frame)
+		return dsptest.Goertzel(frame, f, SampleRate)
+	}
+	// 0.25 peak: power 1/64 (Goertzel: amplitude² / 4).
+	if p := power(440); p < 0.01 {
+		t.Fatalf("before Play: mic power %.4f, want the mic", p)
+	}
+	if m.Play(0, nil, PlayConfig{Volume: 100}) == nil {
+		t.Fatal("nil clip accepted")
+	}
+	if p := power(440); p < 0.01 {
+		t.Fatalf("after a failed Play: mic power %.4f, want the mic", p)
+	}
+	c := &Clip{Samples: dsptest.Tone{Freq: 1000, Amp: 0.5, Rate: SampleRate}.Samples(0, 10*FrameSamples)}
+	if err := m.Play(0, c, PlayConfig{Volume: 100}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		_ = m.ReadPCM(frame)
+		if p := dsptest.Goertzel(frame, 440, SampleRate); p > 0.0001 {
+			t.Fatalf("frame %d while the file plays: mic power %.4f", i, p)
+		}
+		if p := dsptest.Goertzel(frame, 1000, SampleRate); p < 0.05 {
+			t.Fatalf("frame %d: file power %.4f", i, p)
+		}
+	}
+	select {
+	case <-m.Done():
+	default:
+		t.Fatal("not done after the file's 10 frames")
+	}
+	if p := power(440); p < 0.01 {
+		t.Fatalf("after the file: mic power %.4f, want the mic", p)
 	}
 }

@@ -35,8 +35,8 @@ func newMDSource(name string) *mdSource {
 
 // add appends a track. ended is closed when the track's media ends by
 // itself; a nil channel means it never does. stopped reports that the
-// track's source returns no more media (ended or closed); see
-// mdLocal.Unbind.
+// track's source returns no more media (ended, failed or closed), which
+// its Bind then refuses at once; see mdLocal.
 func (s *mdSource) add(md mediadevices.Track, c *codec.RTPCodec, info TrackInfo, ended <-chan struct{}, stopped func() bool) {
 	params := c.RTPCodecParameters
 	typ := webrtc.RTPCodecTypeAudio

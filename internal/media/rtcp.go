@@ -14,9 +14,10 @@ import (
 //
 // pion's interceptors (NACK responder, reports, TWCC) see a sender's RTCP
 // only while someone reads it; unread, NACKs go unanswered and the packets
-// pile up in the SRTP buffer. mediadevices reads it for encoders that can
-// make a keyframe on PLI (VP8, H.264), not for Opus; TrackLocalStaticSample
-// never does. rtcpDrainer fills those gaps.
+// pile up in the SRTP buffer. mdLocal (mediadevices tracks) reads its own
+// senders' RTCP for every kind and turns PLI/FIR into key frames;
+// TrackLocalStaticSample never reads it, so rtcpDrainer does for the
+// tracks built on it (sampleLocal).
 //
 // A drain goroutine belongs to the sender: it ends when the sender stops
 // (RemoveTrack, PeerConnection.Close), which closes the stream it reads.
