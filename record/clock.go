@@ -49,6 +49,24 @@ type trackClock struct {
 	hasSR bool
 	srNTP int64 // sender's wall clock, ns since the Unix epoch
 	srExt int64
+
+	// floorFrom is set when syncTo moved the track earlier: the wall of
+	// the last frame on the old timeline. A frame that falls before that
+	// frame's end (floorFrom + lastSpan; the span is measured on the frame
+	// after it when only one frame came before) is early. Squeezed in after
+	// it, such frames would be a burst 1 ms apart, which decoders take for
+	// time going backwards (ffmpeg: "non monotonically increasing dts" for
+	// the video stream); the user drops them instead (see user.catchUp).
+	floorFrom int64
+}
+
+// floor is the earliest wall a frame may have after a backward sync; 0
+// when there was none since the last anchoring.
+func (c *trackClock) floor() int64 {
+	if c.floorFrom == 0 {
+		return 0
+	}
+	return c.floorFrom + c.lastSpan
 }
 
 func newTrackClock(rate uint32) trackClock {
@@ -64,8 +82,12 @@ func (c *trackClock) span(dExt int64) int64 {
 
 // wall returns the wall time of a frame with extended RTP timestamp ext
 // that arrived at arrival (ns). restart forces a re-anchor (the sink saw the
-// sequence numbers jump). The result is strictly after the previous frame's.
-func (c *trackClock) wall(ext, arrival int64, restart bool) (wall int64, reanchored bool) {
+// sequence numbers jump). The result is strictly after the previous frame's,
+// unless the frame is early: a sync moved the track earlier and the frame
+// falls before the floor; then the frame is not taken as the track's latest
+// (the next frame is placed after the one before it) and the caller drops it.
+func (c *trackClock) wall(ext, arrival int64, restart bool) (wall int64, reanchored, early bool) {
+	forced := restart // a new stream: its timestamps tell nothing of the old one's
 	if c.anchored && !restart {
 		dRTP := c.span(ext - c.lastExt)
 		dArr := arrival - c.lastArr
@@ -75,22 +97,39 @@ func (c *trackClock) wall(ext, arrival int64, restart bool) (wall int64, reancho
 	}
 	prev, had := c.lastWall, c.anchored
 	if !c.anchored || restart {
+		if d := c.span(ext - c.lastExt); had && !forced && d > 0 && d <= int64(jumpTolerance) {
+			// Re-anchored on arrival while the RTP clock went on as usual
+			// (a frame's first packet came before the previous frame's,
+			// behind a stalled reader): the RTP clock still says how long
+			// the previous frame lasts, even before two frames in a row
+			// told it (lastSpan is 1 ms until then, and the re-anchored
+			// frame would follow 1 ms after the previous one).
+			c.lastSpan = d
+		}
 		c.anchored, reanchored = true, had
 		c.anchorExt, c.anchorWall = ext, arrival
 		if had && arrival < prev+c.lastSpan {
 			c.anchorWall = prev + c.lastSpan
 		}
+		// A new timeline starts after everything of the old one.
+		c.anchorWall = max(c.anchorWall, c.floor())
+		c.floorFrom = 0
 		// Reports made before the discontinuity describe the old timeline.
 		c.hasSR = false
 	} else if d := c.span(ext - c.lastExt); d > 0 && d <= int64(time.Second) {
 		c.lastSpan = d
 	}
 	wall = c.anchorWall + c.span(ext-c.anchorExt)
+	c.lastExt, c.lastArr = ext, arrival
+	if had && wall < c.floor() {
+		return wall, reanchored, true
+	}
+	c.floorFrom = 0 // past it
 	if had && wall <= prev {
 		wall = prev + int64(time.Millisecond)
 	}
-	c.lastExt, c.lastArr, c.lastWall = ext, arrival, wall
-	return wall, reanchored
+	c.lastWall = wall
+	return wall, reanchored, false
 }
 
 // senderReport records an RTCP sender report: the sender's wall clock ntp
@@ -118,7 +157,9 @@ func (c *trackClock) offset() (int64, bool) {
 
 // syncTo moves c so that its offset matches ref's, when both have sender
 // reports and the difference is worth a correction. It returns the shift.
-// A backward shift does not make timestamps go backwards: wall clamps.
+// A backward shift does not make timestamps go backwards or squeeze frames
+// together: the frames that would land before the end of the last one are
+// early (see wall) until the new timeline has passed it.
 func (c *trackClock) syncTo(ref *trackClock) time.Duration {
 	or, ok1 := ref.offset()
 	oc, ok2 := c.offset()
@@ -128,6 +169,9 @@ func (c *trackClock) syncTo(ref *trackClock) time.Duration {
 	d := or - oc
 	if a := time.Duration(max(d, -d)); a < syncMin || a > syncMax {
 		return 0
+	}
+	if d < 0 {
+		c.floorFrom = c.lastWall
 	}
 	c.anchorWall += d
 	return time.Duration(d)

@@ -41,6 +41,11 @@ func TestTrackClock(t *testing.T) {
 			{0, 1000, false, 1000, false},
 			{500, 1000, true, 1001, true},
 		}},
+		{"a frame whose first packet came before the previous frame's starts after it ends", []step{
+			{0, 1000, false, 1000, false}, // a keyframe read late, behind a stalled reader
+			{3000, 200, false, 1033, true},
+			{6000, 1000, false, 1066, true},
+		}},
 		{"a re-anchored frame starts after the previous one ends", []step{
 			{0, 1000, false, 1000, false},
 			{3000, 1033, false, 1033, false}, // 33 ms frames
@@ -51,7 +56,7 @@ func TestTrackClock(t *testing.T) {
 	for _, c := range cases {
 		clk := newTrackClock(90000)
 		for i, s := range c.steps {
-			w, re := clk.wall(s.ext, s.arrival*ms, s.restart)
+			w, re, _ := clk.wall(s.ext, s.arrival*ms, s.restart)
 			if got := w / ms; got != s.wantWall || re != s.reanchored {
 				t.Errorf("%s, step %d: wall %d ms (re-anchored %v), want %d (%v)", c.name, i, got, re, s.wantWall, s.reanchored)
 			}
@@ -92,6 +97,51 @@ func TestClockSync(t *testing.T) {
 	v.senderReport(sender, 0)
 	if d := v.syncTo(&a); d != 0 {
 		t.Errorf("shift %s without audio reports", d)
+	}
+}
+
+// A sync that moves a track earlier leaves a floor at the end of the last
+// frame: frames before it are early (not placed, not the latest), the first
+// one past it continues the new timeline; a re-anchor starts after it.
+func TestClockSyncEarlierFloor(t *testing.T) {
+	sender := time.Unix(1_800_000_000, 0)
+	a, v := newTrackClock(48000), newTrackClock(90000)
+	a.wall(0, sender.UnixNano(), false)
+	for i := range int64(10) { // video 200 ms late: frames at 200..500 ms
+		v.wall(i*3000, sender.Add(200*time.Millisecond).UnixNano()+i*33*ms, false)
+	}
+	a.senderReport(sender, 0)
+	v.senderReport(sender, 0)
+	if d := v.syncTo(&a); d != -200*time.Millisecond {
+		t.Fatalf("shift %s", d)
+	}
+	last := sender.UnixNano() + 200*ms + 300*ms // frame 9
+	floor := last + 33*ms
+	var got []int64
+	for i := int64(10); i < 20; i++ {
+		w, _, early := v.wall(i*3000, sender.UnixNano()+200*ms+i*33*ms, false)
+		if want := w < floor; early != want {
+			t.Fatalf("frame %d at %d ms: early %v", i, (w-last)/ms, early)
+		}
+		if !early {
+			got = append(got, (w-last)/ms)
+		}
+	}
+	// Frames 10..15 fall in 100..300 ms after the shift: before the floor.
+	if len(got) != 4 || got[0] < 33 {
+		t.Fatalf("frames placed after the last at %v ms", got)
+	}
+	// A restart re-anchors after the floor, and clears it.
+	v2, a2 := newTrackClock(90000), newTrackClock(48000)
+	a2.wall(0, 0, false)
+	v2.wall(0, 200*ms, false)
+	v2.wall(3000, 233*ms, false)
+	a2.senderReport(sender, 0)
+	v2.senderReport(sender, 0)
+	v2.syncTo(&a2)
+	w, re, early := v2.wall(999999, 240*ms, true)
+	if !re || early || w < 233*ms+33*ms {
+		t.Fatalf("restart: wall %d ms, re-anchored %v, early %v", w/ms, re, early)
 	}
 }
 

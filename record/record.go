@@ -36,7 +36,10 @@
 // waits for the next one (requested at once). A track's timestamps follow
 // its RTP clock and never go backwards; audio and video are aligned by
 // arrival until both have an RTCP sender report, then by the sender's
-// clock. A mute or a publisher restart (the RTP clock standing still or
+// clock. A sync never squeezes frames: when it moves video earlier, the
+// video frames that would fall before the last one written, and those up to
+// the next keyframe (asked for at once), are dropped — a pause about as long
+// as the shift. A mute or a publisher restart (the RTP clock standing still or
 // jumping) is a gap in the file, not a shift. Video frames a publisher
 // stamped unevenly (late, then a few ms before the next) are moved earlier,
 // by less than a frame period, so that no two share one (see clock.go).

@@ -64,9 +64,12 @@ type trackSink struct {
 	seqStarted bool
 	highest    int64 // extended sequence number
 	highestTS  uint32
-	released   int64 // highest extended sequence number the buffer let go
-	seen       [seenWindow]int64
-	restart    bool
+	// highestEnds: the highest packet so far ends its frame (video: the
+	// marker bit; an audio packet is a frame).
+	highestEnds bool
+	released    int64 // highest extended sequence number the buffer let go
+	seen        [seenWindow]int64
+	restart     bool
 
 	tsStarted bool
 	lastTS    uint32
@@ -141,7 +144,7 @@ func (s *trackSink) WriteRTP(p *rtp.Packet, arrival time.Time) {
 		s.seqStarted = true
 		s.highest = 1<<32 + int64(p.SequenceNumber)
 		s.released = s.highest - 1
-		s.highestTS = p.Timestamp
+		s.highestTS, s.highestEnds = p.Timestamp, !s.video || p.Marker
 	}
 	d := int64(int16(p.SequenceNumber - uint16(s.highest)))
 	if d > maxSeqJump || d < -maxSeqReorder {
@@ -161,6 +164,7 @@ func (s *trackSink) WriteRTP(p *rtp.Packet, arrival time.Time) {
 	*slot = ext
 	if ext > s.highest {
 		s.highest, s.highestTS = ext, p.Timestamp
+		s.highestEnds = !s.video || p.Marker
 	}
 	s.noteArrival(p.Timestamp, at)
 	// The engine allocates each packet, but nothing in PacketSink's
@@ -180,7 +184,7 @@ func (s *trackSink) restartStream(p *rtp.Packet, at int64) {
 	// A fresh range of extended numbers, so nothing old matches.
 	s.highest += 1 << 20
 	s.highest += int64(p.SequenceNumber - uint16(s.highest))
-	s.highestTS = p.Timestamp
+	s.highestTS, s.highestEnds = p.Timestamp, !s.video || p.Marker
 	s.released = s.highest - 1
 	s.tsStarted = false
 	s.restart = true
@@ -194,9 +198,13 @@ func (s *trackSink) restartStream(p *rtp.Packet, at int64) {
 // a packet after it arrives. SampleBuilder.Flush would do, but on an
 // emptied buffer it spins through all 65536 slots for every one of them
 // (seconds of CPU): a made-up empty packet right after the last one ends
-// the frame instead. The buffer is not used afterwards.
+// the frame instead — only when the last one did end its frame: made up
+// after the first packets of a frame whose rest never came (a restart with
+// the old stream's stragglers reordered around it), it would pass those
+// packets off as a whole frame, a truncated one. The buffer is not used
+// afterwards.
 func (s *trackSink) drain(at int64) {
-	if !s.seqStarted {
+	if !s.seqStarted || !s.highestEnds {
 		return
 	}
 	s.sb.Push(&rtp.Packet{Header: rtp.Header{SequenceNumber: uint16(s.highest + 1), Timestamp: s.highestTS + 1}})

@@ -60,7 +60,22 @@ type utrack struct {
 	lastEnq    time.Time
 	lastKeyReq time.Time
 	fileIdx    int // index in the open file's tracks, -1 when not in it
+
+	// catchUp: video frames are being dropped after a sync moved the
+	// track earlier (catchEarly: they still fall before the old
+	// timeline's end; catchKey: past it, waiting for a keyframe, since
+	// the frames after a dropped one cannot be decoded without it).
+	catchUp     catchState
+	catchFrames int
 }
+
+type catchState int
+
+const (
+	catchNone catchState = iota
+	catchEarly
+	catchKey
+)
 
 type qframe struct {
 	wall   int64
@@ -205,12 +220,15 @@ func (u *user) handle(m msg) bool {
 		if t.ended {
 			return false
 		}
-		wall, re := t.clock.wall(m.f.ext, m.f.arrival, m.f.restart)
+		wall, re, early := t.clock.wall(m.f.ext, m.f.arrival, m.f.restart)
 		if re {
 			u.log.Debug("timestamps re-anchored", "kind", t.kind)
 		}
-		qf := qframe{wall: wall, key: m.f.key, format: m.f.format, data: m.f.data}
 		now := u.now()
+		if u.catchUp(t, early, m.f.key, now) {
+			return false
+		}
+		qf := qframe{wall: wall, key: m.f.key, format: m.f.format, data: m.f.data}
 		if t.kind == "video" {
 			if out, ok := t.smooth.push(qf, now); ok {
 				t.q = append(t.q, out)
@@ -233,6 +251,37 @@ func (u *user) handle(m msg) bool {
 		return m.last
 	}
 	return false
+}
+
+// catchUp reports whether a frame is dropped because a sync moved its
+// track earlier: a frame that would land before the end of the last one
+// written on the old timeline (early), and then every frame up to the next
+// keyframe, which is asked for as soon as the new timeline has passed the
+// old one. Video pauses there for as long as the shift (plus a keyframe's
+// round trip) instead of having its frames squeezed 1 ms apart. Only video
+// is ever moved earlier (resync); audio is the reference.
+func (u *user) catchUp(t *utrack, early, key bool, now time.Time) bool {
+	switch {
+	case early:
+		if t.catchUp == catchNone {
+			u.log.Debug("video moved earlier by sender reports: dropping frames until a keyframe after the old timeline")
+		}
+		t.catchUp = catchEarly
+	case t.catchUp == catchNone:
+		return false
+	case key:
+		u.log.Debug("video caught up after a sync", "dropped", t.catchFrames)
+		t.catchUp, t.catchFrames = catchNone, 0
+		return false
+	case t.catchUp == catchEarly:
+		t.catchUp = catchKey
+		t.lastKeyReq = time.Time{} // at once: the new timeline needs it now
+		t.requestKey(now)
+	default:
+		t.requestKey(now)
+	}
+	t.catchFrames++
+	return true
 }
 
 func (u *user) allEnded() bool {
