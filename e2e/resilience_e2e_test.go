@@ -21,7 +21,10 @@ import (
 
 // kill -9 the server and start it again on the same port: clients print
 // reconnect, then connected and a fresh sdk_auth_result 0; they publish and
-// subscribe again by themselves and video decodes again.
+// subscribe again by themselves and video decodes again. Throughout,
+// network_score keeps its 2-s beat (also while the server is down), and
+// every stream_reconnect_start is ended by its stream_reconnect_end or by
+// the stream going away.
 func TestServerRestart(t *testing.T) {
 	addr := testutil.FreeTCPAddr(t)
 	srv := serveAt(t, "serve-1", addr)
@@ -35,6 +38,11 @@ func TestServerRestart(t *testing.T) {
 	srv.ExitCode()
 	_, bi = bob.WaitFrom(bi+1, event.Reconnect, field("uid", "bob"))
 	_, ai = alice.WaitFrom(ai+1, event.Reconnect, field("uid", "alice"))
+	// Down for two beats of network_score (the reconnect retries meanwhile).
+	for range 2 {
+		_, bi = bob.WaitFrom(bi+1, event.NetworkScore, nil)
+		_, ai = alice.WaitFrom(ai+1, event.NetworkScore, nil)
+	}
 
 	srv = serveAt(t, "serve-2", addr)
 	_, ai = alice.WaitFrom(ai+1, event.Connected, field("uid", "alice"))
@@ -57,7 +65,64 @@ func TestServerRestart(t *testing.T) {
 	alice.WaitFrom(ai+1, event.Reconnect, field("uid", "alice"))
 	serveAt(t, "serve-3", addr)
 	_, bi = bob.WaitFrom(bi+1, event.RemoteStreamAdd, field("uid", "alice"))
-	bob.WaitFrom(bi, event.FirstVideoFrameDecode, field("uid", "alice"))
+	_, bi = bob.WaitFrom(bi, event.FirstVideoFrameDecode, field("uid", "alice"))
+	// Two more beats: a stray stream_reconnect_start would have come by now.
+	for range 2 {
+		_, bi = bob.WaitFrom(bi+1, event.NetworkScore, nil)
+	}
+	for _, p := range []*proc{alice, bob} {
+		checkScoreBeat(t, p)
+		checkReconnectsEnd(t, p)
+	}
+}
+
+// checkScoreBeat fails when two consecutive network_score lines of p are
+// more than 3 s apart (they are due every 2 s).
+func checkScoreBeat(t *testing.T, p *proc) {
+	t.Helper()
+	var last time.Time
+	var longest time.Duration
+	for _, l := range p.Lines() {
+		if l.Event != event.NetworkScore {
+			continue
+		}
+		at := testutil.LineTime(t, l)
+		if gap := at.Sub(last); !last.IsZero() {
+			longest = max(longest, gap)
+			if gap > 3*time.Second {
+				t.Errorf("%s: network_score (line %d) came %v after the one before", p.Name(), l.Seq, gap)
+			}
+		}
+		last = at
+	}
+	t.Logf("%s: longest gap between network_score lines %v", p.Name(), longest)
+}
+
+// checkReconnectsEnd fails for a stream_reconnect_start of p that no
+// stream_reconnect_end of the same uid follows, nor a remote_stream_remove
+// of it (the stream went away).
+func checkReconnectsEnd(t *testing.T, p *proc) {
+	t.Helper()
+	lines := p.Lines()
+	uidOf := func(l event.Line) string {
+		return testutil.DecodeAs[event.UIDRoom](t, l).UID
+	}
+	for i, l := range lines {
+		if l.Event != event.StreamReconnectStart {
+			continue
+		}
+		uid := uidOf(l)
+		ended := false
+		for _, m := range lines[i+1:] {
+			if (m.Event == event.StreamReconnectEnd || m.Event == event.RemoteStreamRemove) && uidOf(m) == uid {
+				ended = true
+				break
+			}
+		}
+		if !ended {
+			t.Errorf("%s: stream_reconnect_start #%d of %s (at %s) never ended", p.Name(), l.Seq, uid, l.TS)
+		}
+	}
 }
 
 // cutUDP drops every loopback UDP packet to or from port with nftables

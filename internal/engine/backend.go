@@ -14,9 +14,10 @@ import (
 // session that ends — never in one service's wire messages, so that every
 // command and every callback works the same on each.
 //
-// The engine calls Join from the goroutine that runs Engine.Run, one call
-// at a time; a Backend may be shared by several engines and must then be
-// safe for concurrent Joins.
+// An engine makes one Join call at a time: the first from the goroutine
+// that runs Engine.Run, a reconnect's from a dialing goroutine of its own
+// (the run loop keeps its periodic callbacks meanwhile); a Backend may be
+// shared by several engines and must then be safe for concurrent Joins.
 type Backend interface {
 	// Join connects to req.Server, sends req's credentials and waits for
 	// the service's verdict. It blocks until the session is joined, the

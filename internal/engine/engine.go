@@ -32,6 +32,8 @@ import (
 )
 
 // TokenSource provides the token to join with and fresh ones on renewal.
+// Its methods may be called from several goroutines at once (a renewal
+// and a reconnect's join).
 type TokenSource interface {
 	// Token returns a token; renew is true when the server asked for a new one.
 	Token(ctx context.Context, renew bool) (string, error)
@@ -143,6 +145,7 @@ type Engine struct {
 	tok       string
 	streams   map[string]*remote // by uid
 	pub       *publisher
+	pubDown   bool // the closed publication was down: the next one prints stream_reconnect_end
 	sub       *subscriber
 	renewing  bool
 	q         quality
@@ -153,6 +156,7 @@ type Engine struct {
 	sigRTT atomic.Int64 // signaling round trip + 1 ns; 0: not measured (quality.go)
 
 	renewals  sync.WaitGroup // token renewals in progress (renew)
+	dialing   sync.WaitGroup // a reconnect's redial in progress
 	closeOnce sync.Once
 }
 
@@ -262,11 +266,17 @@ func (e *Engine) setSession(s Session, why string) {
 // Run joins and serves the session until ctx is done (a clean leave, nil),
 // the server refuses the token (*AuthError), the server cannot be reached
 // (ErrUnreachable) or the session ends (ErrSessionEnded).
+//
+// The run loop never waits for the service: a reconnect dials on a
+// goroutine of its own (redial) and hands its outcome back, so that the
+// telemetry keeps its beat and callbacks keep running while signaling is
+// down.
 func (e *Engine) Run(ctx context.Context) (err error) {
 	defer e.teardown()
 	// Closed before teardown waits for goroutines that might post.
 	defer close(e.done)
-	// Ends what runs on Run's behalf (a token renewal) when Run returns.
+	// Ends what runs on Run's behalf (a token renewal, a reconnect) when
+	// Run returns.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -276,10 +286,12 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	}
 	e.tok = tok
 
-	events, err := e.join(ctx)
-	if err != nil {
-		return err
+	res := e.dial(ctx, e.joinRequest())
+	if res.err != nil {
+		return res.err
 	}
+	events := e.joined(ctx, res)
+	var rejoined <-chan joinResult // while reconnecting: the outcome
 
 	ping := time.NewTicker(e.cfg.PingInterval)
 	defer ping.Stop()
@@ -299,26 +311,33 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 			e.qualityTick(now)
 			stats.Reset(untilNextSecond(time.Now()))
 		case <-ping.C:
+			if rejoined != nil {
+				continue // nothing to probe
+			}
 			if time.Since(lastHeard) > 3*e.cfg.PingInterval {
 				e.log.Warn("signaling silent; reconnecting", "silent", time.Since(lastHeard).Round(time.Millisecond))
 				e.dropSession("unresponsive")
 				continue
 			}
 			_ = e.request("ping", func(ctx context.Context, s Session) error { return s.Ping(ctx) })
+		case res := <-rejoined:
+			rejoined = nil
+			if res.err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return res.err
+			}
+			events = e.joined(ctx, res)
+			lastHeard = time.Now()
 		case ev, ok := <-events:
 			if !ok {
+				events = nil
 				if ctx.Err() != nil {
 					e.leave()
 					return nil
 				}
-				events, err = e.reconnect(ctx)
-				if err != nil {
-					if ctx.Err() != nil {
-						return nil
-					}
-					return err
-				}
-				lastHeard = time.Now()
+				rejoined = e.reconnect(ctx)
 				continue
 			}
 			lastHeard = time.Now()
@@ -337,75 +356,150 @@ func (e *Engine) dropSession(reason string) {
 	}
 }
 
-// join joins through the backend, resuming e.sessionID if set, and
-// returns the session's events. A refusal is printed as sdk_auth_result
-// and ends in an *AuthError, except an expired token, which is worth one
-// more try when a fresh one can be had.
-func (e *Engine) join(ctx context.Context) (<-chan Event, error) {
+// joinRequest is a join with the run loop's state of the moment: the
+// token, the session to resume, the subscriptions.
+func (e *Engine) joinRequest() JoinRequest {
+	return JoinRequest{
+		Server: e.cfg.Server, AppID: e.cfg.AppID, RoomID: e.cfg.RoomID, UID: e.cfg.UID,
+		Token: e.tok, Resume: e.sessionID, Subscribe: slices.Clone(e.cfg.Subscribe),
+		Connected: func() { e.ev.Emit(event.Connected, e.uidRoom()) },
+	}
+}
+
+// joinResult is the outcome of dial.
+type joinResult struct {
+	sess    Session
+	joined  *Joined
+	req     JoinRequest // as joined: its Token is the one the service accepted
+	renewed bool        // req.Token was renewed by dial (an expired verdict)
+	err     error
+}
+
+// dial joins through the backend with req. A refusal is printed as
+// sdk_auth_result and ends in an *AuthError, except an expired token,
+// which is worth one more try when a fresh one can be had. It touches no
+// run-loop state: a reconnect runs it on a goroutine of its own.
+func (e *Engine) dial(ctx context.Context, req JoinRequest) joinResult {
+	renewed := false
+	fail := func(err error) joinResult { return joinResult{req: req, renewed: renewed, err: err} }
 	for attempt := 0; ; attempt++ {
 		jctx, cancel := context.WithTimeout(ctx, e.cfg.ConnectTimeout)
-		sess, joined, err := e.cfg.Backend.Join(jctx, JoinRequest{
-			Server: e.cfg.Server, AppID: e.cfg.AppID, RoomID: e.cfg.RoomID, UID: e.cfg.UID,
-			Token: e.tok, Resume: e.sessionID, Subscribe: slices.Clone(e.cfg.Subscribe),
-			Connected: func() { e.ev.Emit(event.Connected, e.uidRoom()) },
-		})
+		r := req
+		r.Subscribe = slices.Clone(req.Subscribe)
+		sess, joined, err := e.cfg.Backend.Join(jctx, r)
 		cancel()
 		var ae *AuthError
 		if errors.As(err, &ae) {
 			e.ev.Emit(event.SDKAuthResult, event.AuthResult{UID: e.cfg.UID, Result: ae.Code})
 			if ae.Code != token.Expired {
-				return nil, err
+				return fail(err)
 			}
 			e.ev.Emit(event.TokenRequest, event.UID{UID: e.cfg.UID})
 			if !e.cfg.Tokens.Renewable() || attempt > 0 {
-				return nil, err
+				return fail(err)
 			}
 			tok, terr := e.cfg.Tokens.Token(ctx, true)
 			if terr != nil {
-				return nil, &AuthError{Code: ae.Code, Reason: terr.Error()}
+				return fail(&AuthError{Code: ae.Code, Reason: terr.Error()})
 			}
-			e.tok = tok
+			req.Token, renewed = tok, true
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return fail(err)
 		}
-		e.ev.Emit(event.SDKAuthResult, event.AuthResult{UID: e.cfg.UID, Result: token.OK})
-		e.setSession(sess, "replaced")
-		e.sessionID = joined.Session
-		e.onJoined(ctx, joined)
-		return sess.Events(), nil
+		return joinResult{sess: sess, joined: joined, req: req, renewed: renewed}
 	}
 }
 
-// reconnect re-establishes signaling after a drop: reconnect, then
-// connected again once the transport is back, with jittered exponential
-// backoff.
-func (e *Engine) reconnect(ctx context.Context) (<-chan Event, error) {
+// joined makes a dial's session the current one, on the run loop, and
+// returns its events.
+func (e *Engine) joined(ctx context.Context, res joinResult) <-chan Event {
+	if !res.joined.Resumed {
+		// The PeerConnections of the old session go before anything is
+		// sent on the new one: not a late candidate of theirs reaches it.
+		e.closeMedia()
+	}
+	e.ev.Emit(event.SDKAuthResult, event.AuthResult{UID: e.cfg.UID, Result: token.OK})
+	e.setSession(res.sess, "replaced")
+	e.sessionID = res.joined.Session
+	if res.renewed {
+		e.tok = res.req.Token
+	} else if e.tok != res.req.Token {
+		// Renewed while the reconnect dialled with the one before.
+		tok := e.tok
+		_ = e.request("update token", func(ctx context.Context, s Session) error { return s.UpdateToken(ctx, tok) })
+	}
+	if !slices.Equal(res.req.Subscribe, e.cfg.Subscribe) {
+		// Changed while the reconnect dialled (SetSubscriptions).
+		uids := slices.Clone(e.cfg.Subscribe)
+		_ = e.request("subscribe", func(ctx context.Context, s Session) error { return s.SetSubscriptions(ctx, uids) })
+	}
+	e.onJoined(ctx, res.joined)
+	return res.sess.Events()
+}
+
+// reconnect re-establishes signaling after a drop: reconnect now, then,
+// from redial on a goroutine of its own, connected again once the
+// transport is back. The outcome comes on the returned channel, which the
+// run loop selects on; Run's end (ctx) ends the dialing.
+func (e *Engine) reconnect(ctx context.Context) <-chan joinResult {
 	e.setSession(nil, "replaced")
 	e.ev.Emit(event.Reconnect, e.uidRoom())
+	req := e.joinRequest()
+	out := make(chan joinResult) // unbuffered: a session is handed over or closed, never lost
+	e.dialing.Add(1)
+	go func() {
+		defer e.dialing.Done()
+		res := e.redial(ctx, req)
+		select {
+		case out <- res:
+		case <-ctx.Done():
+			if res.sess != nil { // joined just as Run ended
+				lctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				_ = res.sess.Leave(lctx)
+				cancel()
+				_ = res.sess.Close("leave")
+			}
+		}
+	}()
+	return out
+}
+
+// redial dials until it joins, with jittered exponential backoff, for at
+// most ReconnectFor. An *AuthError ends it.
+func (e *Engine) redial(ctx context.Context, req JoinRequest) joinResult {
 	deadline := time.Now().Add(e.cfg.ReconnectFor)
 	backoff := 100 * time.Millisecond
+	renewed := false // by an attempt: the token to keep
+	wait := time.NewTimer(time.Hour)
+	wait.Stop() // armed by Reset below
+	defer wait.Stop()
 	for {
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("%w: could not reconnect within %s", ErrSessionEnded, e.cfg.ReconnectFor)
+			return joinResult{err: fmt.Errorf("%w: could not reconnect within %s", ErrSessionEnded, e.cfg.ReconnectFor)}
 		}
-		wait := backoff/2 + rand.N(backoff/2+1)
+		wait.Reset(backoff/2 + rand.N(backoff/2+1))
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(wait):
+			return joinResult{err: ctx.Err()}
+		case <-wait.C:
 		}
 		backoff = min(backoff*2, e.cfg.ReconnectMax)
-		events, err := e.join(ctx)
-		if err == nil {
-			return events, nil
+		res := e.dial(ctx, req)
+		req, renewed = res.req, renewed || res.renewed
+		res.renewed = renewed
+		if res.err == nil {
+			return res
+		}
+		if ctx.Err() != nil {
+			return joinResult{err: ctx.Err()}
 		}
 		var ae *AuthError
-		if errors.As(err, &ae) {
-			return nil, err
+		if errors.As(res.err, &ae) {
+			return res
 		}
-		e.log.Info("reconnect attempt failed", "err", err)
+		e.log.Info("reconnect attempt failed", "err", res.err)
 	}
 }
 
@@ -414,14 +508,7 @@ func (e *Engine) reconnect(ctx context.Context) (<-chan Event, error) {
 // ours) starts them again.
 func (e *Engine) onJoined(ctx context.Context, j *Joined) {
 	if !j.Resumed {
-		if e.sub != nil {
-			e.sub.close(ReasonSessionLost)
-			e.sub = nil
-		}
-		if e.pub != nil {
-			e.pub.close()
-			e.pub = nil
-		}
+		e.closeMedia()
 		// A new session (the server restarted or forgot us): the streams we
 		// knew went with the old one; those still there come back in
 		// the join or when their publishers rejoin.
@@ -441,6 +528,10 @@ func (e *Engine) onJoined(ctx context.Context, j *Joined) {
 			return
 		}
 		e.pub = pub
+		// The publication was down when its session went (its
+		// stream_reconnect_start printed): the end comes when this one
+		// connects.
+		pub.ice.down, e.pubDown = e.pubDown, false
 	}
 	if j.Resumed {
 		e.muteMu.Lock()
@@ -449,6 +540,21 @@ func (e *Engine) onJoined(ctx context.Context, j *Joined) {
 		for kind, m := range muted {
 			_ = e.request("mute", func(ctx context.Context, s Session) error { return s.Mute(ctx, kind, m) })
 		}
+	}
+}
+
+// closeMedia closes both PeerConnections: the service lost the session
+// they belonged to. Nothing they queued for the run loop runs after this
+// (ice.go, live).
+func (e *Engine) closeMedia() {
+	if e.sub != nil {
+		e.sub.close(ReasonSessionLost)
+		e.sub = nil
+	}
+	if e.pub != nil {
+		e.pubDown = e.pubDown || e.pub.ice.down
+		e.pub.close()
+		e.pub = nil
 	}
 }
 
@@ -603,5 +709,6 @@ func (e *Engine) teardown() {
 		}
 		e.setSession(nil, "leave")
 		e.renewals.Wait()
+		e.dialing.Wait()
 	})
 }

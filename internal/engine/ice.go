@@ -169,3 +169,75 @@ func (s *subscriber) mediaBack(uid string) bool {
 	}
 	return false
 }
+
+// The pion callbacks of the PeerConnections. pion calls them on its own
+// goroutines, and may call them late: a state change queued on the run loop
+// before the engine closed or replaced the PeerConnection runs after it
+// (the run loop was busy with the new session), and pion reports the ICE
+// state of a transport it is tearing down. Nothing of a PeerConnection
+// that is no longer the engine's may print an event, start a source or
+// send a request: each callback checks live on the run loop (or, for
+// candidates, which are sent at once, that the PeerConnection is not
+// closing).
+
+// live reports whether p is still the engine's publisher. On the run loop.
+func (p *publisher) live() bool { return !p.ice.closed && p.e.pub == p }
+
+// live reports whether s is still the engine's subscriber. On the run loop.
+func (s *subscriber) live() bool { return !s.ice.closed && s.e.sub == s }
+
+// postLive runs f on the run loop if p is still the engine's publisher then.
+func (p *publisher) postLive(f func()) {
+	p.e.post(func() {
+		if p.live() {
+			f()
+		}
+	})
+}
+
+// postLive runs f on the run loop if s is still the engine's subscriber then.
+func (s *subscriber) postLive(f func()) {
+	s.e.post(func() {
+		if s.live() {
+			f()
+		}
+	})
+}
+
+func (p *publisher) onLocalCandidate(c *webrtc.ICECandidate) {
+	if c == nil || p.ctx.Err() != nil { // closing: p.close cancels before pc.Close
+		return
+	}
+	ci := c.ToJSON()
+	_ = p.e.request("publish candidate", func(ctx context.Context, s Session) error { return s.Candidate(ctx, PCPublish, ci) })
+}
+
+func (p *publisher) onICEChange(st webrtc.ICEConnectionState) {
+	p.postLive(func() { p.onICE(st) })
+}
+
+func (p *publisher) onConnectionChange(st webrtc.PeerConnectionState) {
+	p.e.log.Debug("publish connection", "state", st.String())
+	if st == webrtc.PeerConnectionStateConnected {
+		p.postLive(p.start)
+	}
+}
+
+func (s *subscriber) onLocalCandidate(c *webrtc.ICECandidate) {
+	if c == nil || s.isClosing() {
+		return
+	}
+	ci := c.ToJSON()
+	_ = s.e.request("subscribe candidate", func(ctx context.Context, ss Session) error { return ss.Candidate(ctx, PCSubscribe, ci) })
+}
+
+func (s *subscriber) onICEChange(st webrtc.ICEConnectionState) {
+	s.postLive(func() { s.onICE(st) })
+}
+
+// isClosing reports whether close has begun. Any goroutine.
+func (s *subscriber) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing != ""
+}

@@ -124,22 +124,11 @@ func newPublisher(ctx context.Context, e *Engine, src media.Source) (*publisher,
 		// a second reader would steal packets (see media.Track.Local).
 		p.watchEnd(t)
 	}
-	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
-		if c == nil {
-			return
-		}
-		ci := c.ToJSON()
-		_ = e.request("publish candidate", func(ctx context.Context, s Session) error { return s.Candidate(ctx, PCPublish, ci) })
-	})
-	pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
-		e.post(func() { p.onICE(st) })
-	})
-	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		e.log.Debug("publish connection", "state", s.String())
-		if s == webrtc.PeerConnectionStateConnected {
-			e.post(p.start)
-		}
-	})
+	// pion's callbacks (ice.go): what they queue for the run loop is
+	// dropped once p is closed or replaced.
+	pc.OnICECandidate(p.onLocalCandidate)
+	pc.OnICEConnectionStateChange(p.onICEChange)
+	pc.OnConnectionStateChange(p.onConnectionChange)
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
 		p.close()
@@ -233,11 +222,17 @@ func (p *publisher) addCandidate(ci webrtc.ICECandidateInit) {
 }
 
 // setMuted stops sending a kind while muted: the sender's track is
-// replaced by nothing, and put back on unmute.
+// replaced by nothing, and put back on unmute. A sender already in the
+// asked state is left alone: a ReplaceTrack unbinds and binds the track
+// again, which restarts a mediadevices track's encoder (and its RTP
+// numbering, see rtpContinuity) for nothing.
 func (p *publisher) setMuted(kind string, muted bool) {
 	for i, t := range p.tracks {
 		if t.Info.Kind != kind || (!muted && ended(t)) {
 			continue // an ended track cannot be bound again (see newPublisher)
+		}
+		if (p.senders[i].Track() == nil) == muted {
+			continue
 		}
 		var tr webrtc.TrackLocal
 		if !muted {

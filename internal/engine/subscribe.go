@@ -190,13 +190,7 @@ func newSubscriber(e *Engine) (*subscriber, error) {
 		return nil, fmt.Errorf("new subscribe peer connection: %w", err)
 	}
 	s := &subscriber{e: e, pc: pc, stats: st}
-	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
-		if c == nil {
-			return
-		}
-		ci := c.ToJSON()
-		_ = e.request("subscribe candidate", func(ctx context.Context, s Session) error { return s.Candidate(ctx, PCSubscribe, ci) })
-	})
+	pc.OnICECandidate(s.onLocalCandidate)
 	pc.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -212,9 +206,7 @@ func newSubscriber(e *Engine) (*subscriber, error) {
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		e.log.Debug("subscribe connection", "state", st.String())
 	})
-	pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
-		e.post(func() { s.onICE(st) })
-	})
+	pc.OnICEConnectionStateChange(s.onICEChange)
 	return s, nil
 }
 
@@ -314,13 +306,13 @@ func (s *subscriber) consume(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		sink.WriteRTP(pkt, time.Now())
 		rx.bytes.Add(uint64(len(pkt.Payload)))
 		if s.mediaBack(uid) {
-			s.e.post(func() {
+			s.postLive(func() {
 				s.e.ev.Emit(event.StreamReconnectEnd, event.UIDRoom{UID: uid, RoomID: s.e.cfg.RoomID})
 			})
 		}
 		if decoded(pkt) && !done {
 			done = true
-			s.e.post(func() { s.e.firstFrame(uid, kind) })
+			s.postLive(func() { s.e.firstFrame(uid, kind) })
 			continue
 		}
 		if !done && kind == "video" && time.Since(lastPLI) > keyframeRetry {

@@ -58,6 +58,8 @@ type Call struct {
 	Muted   bool
 	Token   string
 	UIDs    []string
+	// Candidate is the candidate line of a Candidate request.
+	Candidate string
 }
 
 // Fake is an in-memory engine.Backend for one participant (the engine
@@ -71,6 +73,8 @@ type Fake struct {
 	cond     *sync.Cond // on mu: joins and calls
 	refusals []error
 	noResume bool
+	blocked  chan struct{} // while set, Joins wait for it to close (Block)
+	down     bool          // Joins fail as unreachable (Unreachable)
 	joins    []engine.JoinRequest
 	calls    []Call
 	sessions int
@@ -130,11 +134,56 @@ func (f *Fake) RefuseResume() {
 	f.noResume = true
 }
 
+// Block makes Joins wait, from now until release is called, as a server
+// that takes the connection but does not answer; a waiting Join returns
+// when its ctx ends (the engine's ConnectTimeout, or Run ending).
+func (f *Fake) Block() (release func()) {
+	ch := make(chan struct{})
+	f.mu.Lock()
+	f.blocked = ch
+	f.mu.Unlock()
+	return func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.blocked == ch { // else released already, or by Close
+			f.blocked = nil
+			close(ch)
+		}
+	}
+}
+
+// Unreachable makes every Join fail at once with an error wrapping
+// engine.ErrUnreachable, as a server that is down does, until restore is
+// called.
+func (f *Fake) Unreachable() (restore func()) {
+	f.mu.Lock()
+	f.down = true
+	f.mu.Unlock()
+	return func() {
+		f.mu.Lock()
+		f.down = false
+		f.mu.Unlock()
+	}
+}
+
 // Join implements engine.Backend.
-func (f *Fake) Join(_ context.Context, req engine.JoinRequest) (engine.Session, *engine.Joined, error) {
+func (f *Fake) Join(ctx context.Context, req engine.JoinRequest) (engine.Session, *engine.Joined, error) {
 	f.mu.Lock()
 	f.joins = append(f.joins, req)
 	f.cond.Broadcast()
+	if f.down {
+		f.mu.Unlock()
+		return nil, nil, fmt.Errorf("%w: dial %s: connection refused", engine.ErrUnreachable, req.Server)
+	}
+	if b := f.blocked; b != nil {
+		f.mu.Unlock()
+		select {
+		case <-b:
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("enginetest: join: %w", ctx.Err())
+		}
+		f.mu.Lock()
+	}
 	var refusal error
 	if len(f.refusals) > 0 {
 		refusal, f.refusals = f.refusals[0], f.refusals[1:]
@@ -342,6 +391,10 @@ func (f *Fake) Close() {
 	f.media.Lock()
 	f.mu.Lock()
 	f.closed = true
+	if f.blocked != nil {
+		close(f.blocked)
+		f.blocked = nil
+	}
 	p := f.part
 	f.part = nil
 	pubs := f.pubs
@@ -524,7 +577,7 @@ func (s *Session) SubscribeAnswer(_ context.Context, sdp string) error {
 
 // Candidate implements engine.Session.
 func (s *Session) Candidate(_ context.Context, pc engine.PC, c webrtc.ICECandidateInit) error {
-	return s.do(Call{Method: "Candidate", PC: pc}, func(p *participant) {
+	return s.do(Call{Method: "Candidate", PC: pc, Candidate: c.Candidate}, func(p *participant) {
 		s.f.addCandidate(p, pc, c)
 	})
 }

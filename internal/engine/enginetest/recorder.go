@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/roomctl/roomctl/internal/event"
 )
@@ -13,6 +14,7 @@ import (
 type Line struct {
 	Name string
 	Data any
+	At   time.Time // when it was emitted
 }
 
 func (l Line) String() string { return fmt.Sprintf("%s %+v", l.Name, l.Data) }
@@ -37,7 +39,7 @@ func NewRecorder() *Recorder {
 func (r *Recorder) Emit(name string, data any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.lines = append(r.lines, Line{Name: name, Data: data})
+	r.lines = append(r.lines, Line{Name: name, Data: data, At: time.Now()})
 	r.cond.Broadcast()
 }
 
@@ -98,4 +100,15 @@ func (r *Recorder) Count(from int, name string) int {
 		}
 	}
 	return n
+}
+
+// Between returns the events named name from index from on.
+func (r *Recorder) Between(from int, name string) []Line {
+	var out []Line
+	for _, l := range r.Lines()[from:] {
+		if l.Name == name {
+			out = append(out, l)
+		}
+	}
+	return out
 }
