@@ -533,14 +533,25 @@ func (e *Engine) onJoined(ctx context.Context, j *Joined) {
 		// connects.
 		pub.ice.down, e.pubDown = e.pubDown, false
 	}
-	if j.Resumed {
-		e.muteMu.Lock()
-		muted := maps.Clone(e.muted)
-		e.muteMu.Unlock()
-		for kind, m := range muted {
+	// The room learns our mute state again: a resumed session may have
+	// missed a change, and a new one (after the publish offer above, which
+	// declares the tracks) starts unmuted: the new publication itself
+	// applies the state once answered (publisher.onAnswer).
+	e.muteMu.Lock()
+	muted := maps.Clone(e.muted)
+	e.muteMu.Unlock()
+	for kind, m := range muted {
+		if j.Resumed || m {
 			_ = e.request("mute", func(ctx context.Context, s Session) error { return s.Mute(ctx, kind, m) })
 		}
 	}
+}
+
+// isMuted reports whether the local kind is muted (Mute).
+func (e *Engine) isMuted(kind string) bool {
+	e.muteMu.Lock()
+	defer e.muteMu.Unlock()
+	return e.muted[kind]
 }
 
 // closeMedia closes both PeerConnections: the service lost the session

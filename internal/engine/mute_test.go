@@ -213,3 +213,33 @@ func (tr *rebindTrack) write() {
 		b.ts += tr.ticks
 	}
 }
+
+// A muted track stays muted in a new session (the server restarted and
+// forgot ours): the new publication is made with every track, so it must
+// take the mute state over once answered, and the room must be told. Before,
+// a muted microphone went live again after a server restart, while the
+// client still said muted.
+func TestMuteSurvivesNewSession(t *testing.T) {
+	fake := enginetest.New(t)
+	src := newRebindSource(t)
+	r := start(t, fake, func(cfg *engine.Config) { cfg.Publish = src })
+	flows(t, fake, "audio", "video")
+	r.eng.Mute("audio", true)
+	fake.WaitCall(t, "Mute", 1)
+
+	fake.RefuseResume()
+	fake.Cut()
+	fake.WaitJoin(t, 2)
+	c := fake.WaitCall(t, "Mute", 2)
+	if c.Kind != "audio" || !c.Muted || c.Session != fake.Session() {
+		t.Errorf("after the new session: %+v, want audio muted told to the new session %s", c, fake.Session())
+	}
+	flows(t, fake, "video")
+	audio := fake.Received("audio")
+	flows(t, fake, "video") // a while of video: audio must not have come meanwhile
+	if got := fake.Received("audio"); got != audio {
+		t.Errorf("muted audio flows in the new session: %d packets, then %d", audio, got)
+	}
+	r.eng.Mute("audio", false)
+	flows(t, fake, "audio", "video")
+}

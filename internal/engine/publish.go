@@ -76,10 +76,13 @@ type publisher struct {
 	loss    lossMeter // owned by the run loop
 	cands   candidates
 	started bool
-	ice     iceDown
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	// answered is set once the first answer is applied: before it a sender
+	// must keep its track (see setMuted).
+	answered bool
+	ice      iceDown
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 func newPublisher(ctx context.Context, e *Engine, src media.Source) (*publisher, error) {
@@ -213,6 +216,17 @@ func (p *publisher) onAnswer(sdp string) {
 	if err := p.cands.flush(p.pc); err != nil {
 		p.e.log.Warn("add publish candidates", "err", err)
 	}
+	if !p.answered {
+		// Muted before this publication was answered (a mute during the
+		// join, or the state carried into a new session): applied now,
+		// since pion cannot start a sender without its track.
+		p.answered = true
+		for _, kind := range []string{"audio", "video"} {
+			if p.e.isMuted(kind) {
+				p.setMuted(kind, true)
+			}
+		}
+	}
 }
 
 func (p *publisher) addCandidate(ci webrtc.ICECandidateInit) {
@@ -227,6 +241,9 @@ func (p *publisher) addCandidate(ci webrtc.ICECandidateInit) {
 // again, which restarts a mediadevices track's encoder (and its RTP
 // numbering, see rtpContinuity) for nothing.
 func (p *publisher) setMuted(kind string, muted bool) {
+	if !p.answered {
+		return // onAnswer applies the state: RTPSender.Send refuses a sender without its track
+	}
 	for i, t := range p.tracks {
 		if t.Info.Kind != kind || (!muted && ended(t)) {
 			continue // an ended track cannot be bound again (see newPublisher)
