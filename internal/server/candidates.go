@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/roomctl/roomctl/internal/iceopt"
@@ -116,15 +117,18 @@ func addrVerdict(a netip.Addr, allow []netip.Prefix) string {
 
 // candidateVerdict checks one candidate ("candidate:…", with or without
 // "a="): it returns its address for the log and why it is dropped, or ""
-// to keep it. A candidate too short to have an address is kept: pion
-// refuses it with an error the client sees, as before.
+// to keep it. The address is read by pion's own parser, the one pion then
+// sends STUN by: a split of our own could read another field than pion's
+// (a tab inside the transport token moves pion's address field, and pion
+// accepts any transport starting with "udp"). A candidate pion cannot
+// parse is kept: pion refuses it with an error the client sees, as before,
+// and never sends to it.
 func candidateVerdict(line string, allow []netip.Prefix) (addr, reason string) {
-	// candidate:foundation component transport priority address port typ …
-	f := strings.Fields(strings.TrimPrefix(strings.TrimSpace(line), "a="))
-	if len(f) < 6 {
+	c, err := ice.UnmarshalCandidate(strings.TrimRight(strings.TrimPrefix(line, "a="), "\r\n"))
+	if err != nil {
 		return "", ""
 	}
-	addr = f[4]
+	addr = c.Address()
 	a, err := netip.ParseAddr(addr)
 	if err != nil {
 		if strings.HasSuffix(strings.TrimSuffix(strings.ToLower(addr), "."), ".local") {

@@ -100,9 +100,15 @@ func TestCandidateVerdict(t *testing.T) {
 		"candidate:1 1 udp 2130706431 203.0.113.9 5000 typ host":                                "",
 		"a=candidate:1 1 udp 2130706431 169.254.169.254 5000 typ host":                          "link-local",
 		"candidate:1 1 udp 2130706431 0c4f5d1e-5a1b-4b6e-9f0a-1d2e3f4a5b6c.local 5000 typ host": "mdns",
-		"candidate:1 1 udp 2130706431 metadata.google.internal 80 typ host":                     "hostname",
+		"candidate:1 1 udp 2130706431 metadata.google.internal 80 typ host":                     "", // pion refuses names itself: no lookup, no STUN
 		"candidate:1 1 udp 1694498815 10.0.0.1 5000 typ srflx raddr 192.168.0.2 rport 5000":     "private",
 		"candidate:1 1 udp 16777215 203.0.113.9 5000 typ relay raddr 10.0.0.1 rport 5000":       "",
+		// pion splits on spaces only and takes any transport starting
+		// with "udp": a tab must not hide the address pion sends to.
+		"candidate:1 1 udp\tx\t8.8.8.8 1 169.254.169.254 5000 typ host":       "link-local",
+		"candidate:1 1 udpx 2130706431 10.1.2.3 5000 typ host":                "private",
+		"candidate:1 1 udp\u00a08.8.8.8 2130706431 224.0.0.251 5000 typ host": "multicast",
+		"a=candidate:1 1 udp 2130706431 255.255.255.255 5000 typ host\r":      "broadcast",
 		"not a candidate": "", // left to pion, which refuses it with an error
 	} {
 		if _, got := candidateVerdict(line, allow); got != want {

@@ -356,10 +356,12 @@ func (s *Server) markJoined(c *conn) {
 
 // joinTimedOut closes c with 1008 "join timeout" unless it has joined.
 func (s *Server) joinTimedOut(c *conn) {
+	// Under limMu, which markJoined takes before join_result is queued: a
+	// join at this very moment either counts (no close) or finds the socket
+	// closing (its join_result is never sent).
 	s.limMu.Lock()
-	joined := c.joined
-	s.limMu.Unlock()
-	if joined || c.isClosing() {
+	defer s.limMu.Unlock()
+	if c.joined || c.isClosing() {
 		return
 	}
 	s.log.Info("join timeout: closing websocket", "remote", c.remote, "after", s.cfg.JoinTimeout)
