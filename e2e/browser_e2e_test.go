@@ -148,7 +148,7 @@ func TestBrowserPublishes(t *testing.T) {
 			if d < 4*time.Second {
 				t.Errorf("ffprobe duration %s", d)
 			}
-			ffmpegDecodes(t, cl.Path)
+			testutil.DecodeClean(t, cl.Path)
 			t.Logf("%s: %d bytes, %s", filepath.Base(cl.Path), cl.Bytes, d)
 		})
 	}

@@ -188,12 +188,6 @@ func wantUsageError(t *testing.T, p *proc, want string) {
 	}
 }
 
-// ffmpegDecodes is testutil.DecodeClean for a recording of a live publisher.
-func ffmpegDecodes(t *testing.T, path string) {
-	t.Helper()
-	testutil.DecodeClean(t, path)
-}
-
 // inProcessServer runs the room server inside the test, so that the test
 // can cut a participant's signaling socket and read forwarding counters;
 // the clients are still real roomctl processes.

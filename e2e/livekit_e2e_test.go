@@ -171,7 +171,7 @@ func TestLiveKitRecord(t *testing.T) {
 	if codecs := strings.Join(p.Codecs(), ","); codecs != "vp8,opus" {
 		t.Fatalf("ffprobe streams %s, want vp8,opus", codecs)
 	}
-	ffmpegDecodes(t, cl.Path)
+	testutil.DecodeClean(t, cl.Path)
 	t.Logf("%s: %d bytes, %s", filepath.Base(cl.Path), cl.Bytes, p.Duration(t))
 }
 
@@ -310,7 +310,7 @@ func TestLiveKitTwoNodes(t *testing.T) {
 	if codecs := strings.Join(testutil.FFprobe(t, cl.Path).Codecs(), ","); codecs != "vp8,opus" {
 		t.Fatalf("ffprobe streams %s, want vp8,opus", codecs)
 	}
-	ffmpegDecodes(t, cl.Path)
+	testutil.DecodeClean(t, cl.Path)
 
 	// A recorder through B while the room's node dies. Its --duration
 	// leaves well inside the harness's wait for its exit.
@@ -343,7 +343,7 @@ func TestLiveKitTwoNodes(t *testing.T) {
 	t.Logf("rec2 reported %v", told)
 	exitZero(t, rec2) // at --duration, not after ReconnectFor
 	t.Logf("rec2 exited 0 %.1f s after the kill", time.Since(killed).Seconds())
-	ffmpegDecodes(t, testutil.DecodeAs[record.FileClosed](t, closed).Path)
+	testutil.DecodeClean(t, testutil.DecodeAs[record.FileClosed](t, closed).Path)
 	alice.Kill() // its node is gone; it would try to reconnect for ReconnectFor
 }
 
@@ -383,7 +383,7 @@ func TestLiveKitGoSDK(t *testing.T) {
 		if codecs := strings.Join(testutil.FFprobe(t, cl.Path).Codecs(), ","); codecs != "vp8" {
 			t.Fatalf("ffprobe streams %s, want vp8", codecs)
 		}
-		ffmpegDecodes(t, cl.Path)
+		testutil.DecodeClean(t, cl.Path)
 		pub.leave(t)
 	})
 

@@ -102,7 +102,7 @@ func TestMuteCycles(t *testing.T) {
 		t.Fatalf("record exit %d", code)
 	}
 	path := testutil.DecodeAs[record.FileClosed](t, closed).Path
-	ffmpegDecodes(t, path)
+	testutil.DecodeClean(t, path)
 	recordingEndsWithMedia(t, path)
 }
 

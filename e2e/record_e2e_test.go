@@ -66,7 +66,7 @@ func TestRecordPublisher(t *testing.T) {
 			if ms := time.Duration(cl.DurationMs) * time.Millisecond; ms-d > 2*time.Millisecond || d-ms > 2*time.Millisecond {
 				t.Errorf("event durationMs %d, ffprobe %s", cl.DurationMs, d)
 			}
-			ffmpegDecodes(t, cl.Path)
+			testutil.DecodeClean(t, cl.Path)
 			testutil.MKVInfoParses(t, cl.Path)
 			t.Logf("%s: %d bytes, ffprobe %s, recorded %s", filepath.Base(cl.Path), cl.Bytes, d, recorded)
 		})
@@ -109,7 +109,7 @@ func TestRecordKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	received := killedAt.Sub(fileStart)
-	ffmpegDecodes(t, op.Path)
+	testutil.DecodeClean(t, op.Path)
 	got := testutil.LastPacketEnd(t, op.Path)
 	lost := received - got
 	t.Logf("received %s before the kill, the file holds %s (lost %s)", received, got, lost)

@@ -225,7 +225,7 @@ func TestRecordThroughServerRestart(t *testing.T) {
 		t.Fatalf("%d files closed, want 2 (before and after the restart): %v", len(paths), paths)
 	}
 	for _, p := range paths {
-		ffmpegDecodes(t, p)
+		testutil.DecodeClean(t, p)
 		if d := testutil.FFprobe(t, p).Duration(t); d < time.Second {
 			t.Fatalf("%s holds %v, want at least 1 s", p, d)
 		}
