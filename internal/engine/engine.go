@@ -56,6 +56,8 @@ type Config struct {
 	// Publish is published once joined; nil publishes nothing.
 	Publish media.Source
 	// Subscribe limits subscriptions to these uids; empty means everyone.
+	// It is the initial state: Subscribe, Unsubscribe and SetSubscriptions
+	// change it at run time.
 	Subscribe []string
 	// Tracks, when set, is given every subscribed track's media (record,
 	// push-rtmp). The engine's own first-frame detection runs regardless.
@@ -78,8 +80,9 @@ type Config struct {
 	PingInterval time.Duration
 
 	// AudioLevelReport prints audio_level_report every 2 s, as the SDK's
-	// enableAudioLevelReport(). active_speaker, network_score and
-	// exception are always on.
+	// enableAudioLevelReport(); it is the initial state, which
+	// SetAudioLevelReport changes at run time. active_speaker,
+	// network_score and exception are always on.
 	AudioLevelReport bool
 
 	// ICE chooses the interfaces and addresses the PeerConnections gather
@@ -149,11 +152,21 @@ type Engine struct {
 	sub       *subscriber
 	renewing  bool
 	q         quality
+	subs      subscriptions  // whom the engine subscribes to (subscribe.go)
+	subsSent  []string       // the list the service has, or gets with the join in progress
+	volumes   map[string]int // uid → local playback volume 0-99; absent: 100
+	levelRep  bool           // audio_level_report is on
+	traffic   trafficMeter   // rates and totals of the bytes sent and received (stats.go)
+	joinedAt  time.Time      // when the first session was joined
 
 	muteMu sync.Mutex
 	muted  map[string]bool // local kinds muted
 
 	sigRTT atomic.Int64 // signaling round trip + 1 ns; 0: not measured (quality.go)
+
+	// everJoined is set by the first joined session and cleared when Run
+	// returns (Joined).
+	everJoined atomic.Bool
 
 	renewals  sync.WaitGroup // token renewals in progress (renew)
 	dialing   sync.WaitGroup // a reconnect's redial in progress
@@ -206,13 +219,16 @@ func New(cfg Config) (*Engine, error) {
 	}
 	cfg.Subscribe = slices.Clone(cfg.Subscribe)
 	return &Engine{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		ev:      cfg.Events,
-		actions: make(chan func(), 256),
-		done:    make(chan struct{}),
-		streams: map[string]*remote{},
-		muted:   map[string]bool{},
+		cfg:      cfg,
+		log:      cfg.Logger,
+		ev:       cfg.Events,
+		actions:  make(chan func(), 256),
+		done:     make(chan struct{}),
+		streams:  map[string]*remote{},
+		muted:    map[string]bool{},
+		subs:     newSubscriptions(cfg.Subscribe),
+		volumes:  map[string]int{},
+		levelRep: cfg.AudioLevelReport,
 	}, nil
 }
 
@@ -275,6 +291,7 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	defer e.teardown()
 	// Closed before teardown waits for goroutines that might post.
 	defer close(e.done)
+	defer e.everJoined.Store(false)
 	// Ends what runs on Run's behalf (a token renewal, a reconnect) when
 	// Run returns.
 	ctx, cancel := context.WithCancel(ctx)
@@ -361,7 +378,7 @@ func (e *Engine) dropSession(reason string) {
 func (e *Engine) joinRequest() JoinRequest {
 	return JoinRequest{
 		Server: e.cfg.Server, AppID: e.cfg.AppID, RoomID: e.cfg.RoomID, UID: e.cfg.UID,
-		Token: e.tok, Resume: e.sessionID, Subscribe: slices.Clone(e.cfg.Subscribe),
+		Token: e.tok, Resume: e.sessionID, Subscribe: e.subscribeList(),
 		Connected: func() { e.ev.Emit(event.Connected, e.uidRoom()) },
 	}
 }
@@ -420,6 +437,11 @@ func (e *Engine) joined(ctx context.Context, res joinResult) <-chan Event {
 		// sent on the new one: not a late candidate of theirs reaches it.
 		e.closeMedia()
 	}
+	if !e.everJoined.Load() {
+		// Before sdk_auth_result: a controller that sees it may call.
+		e.joinedAt = time.Now()
+		e.everJoined.Store(true)
+	}
 	e.ev.Emit(event.SDKAuthResult, event.AuthResult{UID: e.cfg.UID, Result: token.OK})
 	e.setSession(res.sess, "replaced")
 	e.sessionID = res.joined.Session
@@ -430,12 +452,12 @@ func (e *Engine) joined(ctx context.Context, res joinResult) <-chan Event {
 		tok := e.tok
 		_ = e.request("update token", func(ctx context.Context, s Session) error { return s.UpdateToken(ctx, tok) })
 	}
-	if !slices.Equal(res.req.Subscribe, e.cfg.Subscribe) {
-		// Changed while the reconnect dialled (SetSubscriptions).
-		uids := slices.Clone(e.cfg.Subscribe)
-		_ = e.request("subscribe", func(ctx context.Context, s Session) error { return s.SetSubscriptions(ctx, uids) })
-	}
+	e.subsSent = slices.Clone(res.req.Subscribe)
 	e.onJoined(ctx, res.joined)
+	// Changed while the reconnect dialled (Subscribe, Unsubscribe), or by
+	// the streams of a new session (everyone but some: the list names the
+	// publishers).
+	e.syncSubscriptions()
 	return res.sess.Events()
 }
 
@@ -558,6 +580,9 @@ func (e *Engine) isMuted(kind string) bool {
 // they belonged to. Nothing they queued for the run loop runs after this
 // (ice.go, live).
 func (e *Engine) closeMedia() {
+	// Their counters are taken into the session's totals (a track the
+	// meter has seen is counted to its last byte).
+	e.sampleTraffic(time.Now())
 	if e.sub != nil {
 		e.sub.close(ReasonSessionLost)
 		e.sub = nil
@@ -575,8 +600,10 @@ func (e *Engine) handle(ctx context.Context, ev Event) error {
 	switch ev := ev.(type) {
 	case StreamAdded:
 		e.streamAdd(&ev.Stream)
+		e.syncSubscriptions() // a newcomer, when everyone but some are subscribed
 	case StreamUpdated:
 		e.streamUpdate(&ev.Stream)
+		e.syncSubscriptions()
 	case StreamRemoved:
 		e.streamRemove(ev.UID, ReasonStreamRemoved)
 	case SubscribeOffer:
@@ -678,31 +705,34 @@ func (e *Engine) onCandidate(pc PC, c webrtc.ICECandidateInit) {
 }
 
 // Mute mutes or unmutes the local published track of kind ("audio" or
-// "video"): nothing of it is sent while muted, and the room is told.
+// "video"): nothing of it is sent while muted, and the room is told. It
+// returns at once; MuteLocal is the same, checked and synchronous.
 func (e *Engine) Mute(kind string, muted bool) {
-	e.post(func() {
-		e.muteMu.Lock()
-		e.muted[kind] = muted
-		e.muteMu.Unlock()
-		if e.pub != nil {
-			e.pub.setMuted(kind, muted)
-		}
-		_ = e.request("mute", func(ctx context.Context, s Session) error { return s.Mute(ctx, kind, muted) })
-	})
+	e.post(func() { e.setMute(kind, muted) })
+}
+
+// setMute is Mute on the run loop. While reconnecting the room is told
+// by the next session (onJoined).
+func (e *Engine) setMute(kind string, muted bool) {
+	e.muteMu.Lock()
+	e.muted[kind] = muted
+	e.muteMu.Unlock()
+	if e.pub != nil {
+		e.pub.setMuted(kind, muted)
+	}
+	_ = e.request("mute", func(ctx context.Context, s Session) error { return s.Mute(ctx, kind, muted) })
 }
 
 // SetSubscriptions changes whom the engine subscribes to (empty: everyone),
-// as Config.Subscribe does at join. The tracks of publishers no longer
-// subscribed end for their consumers with ReasonUnsubscribed. It returns at
-// once; the change is made on the run loop.
+// as Config.Subscribe does at join; exclusions made by Unsubscribe are
+// forgotten. The tracks of publishers no longer subscribed end for their
+// consumers with ReasonUnsubscribed. It returns at once; the change is
+// made on the run loop.
 func (e *Engine) SetSubscriptions(uids []string) {
 	uids = slices.Clone(uids)
 	e.post(func() {
-		e.cfg.Subscribe = uids
-		if e.sub != nil {
-			e.sub.endTracks(func(uid string) bool { return !e.subscribed(uid) }, ReasonUnsubscribed)
-		}
-		_ = e.request("subscribe", func(ctx context.Context, s Session) error { return s.SetSubscriptions(ctx, uids) })
+		e.subs = newSubscriptions(uids)
+		e.applySubscriptions()
 	})
 }
 

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"slices"
 	"sort"
 	"time"
 
@@ -68,11 +67,12 @@ func (e *Engine) qualityTick(now time.Time) {
 	q.samples++
 	even := now.Unix()%2 == 0
 
+	e.sampleTraffic(now)
 	levels := e.sampleLevels()
 	if uid, ok := q.speaker.pick(levels); ok {
 		e.ev.Emit(event.ActiveSpeaker, uid)
 	}
-	if even && e.cfg.AudioLevelReport {
+	if even && e.levelRep {
 		// The 2-s window: the peak of this second and the one before.
 		report := make([]event.AudioLevel, len(levels))
 		for i, l := range levels {
@@ -109,14 +109,12 @@ func (e *Engine) localMuted(kind string) bool {
 	return e.muted[kind]
 }
 
-// subscribed reports whether the engine subscribes to uid.
-func (e *Engine) subscribed(uid string) bool {
-	return len(e.cfg.Subscribe) == 0 || slices.Contains(e.cfg.Subscribe, uid)
-}
-
 // sampleLevels returns this second's levels: the local publication's
 // audio first, then every subscribed remote stream with audio, by uid.
-// A muted stream is 0.
+// A muted stream is 0. A remote stream's level is what is received, not
+// scaled by its local volume (SetRemoteAudioVolume): the engine plays
+// nothing, and a script wants to see what arrives; only volume 0 makes it
+// 0, as the SDK's level of a stream whose playback is muted is.
 func (e *Engine) sampleLevels() []event.AudioLevel {
 	var out []event.AudioLevel
 	if p := e.pub; p != nil {
@@ -145,7 +143,7 @@ func (e *Engine) sampleLevels() []event.AudioLevel {
 				l = t.level.take()
 			}
 		}
-		if e.streams[uid].audioMuted() {
+		if e.playMuted(e.streams[uid]) {
 			l = 0
 		}
 		out = append(out, event.AudioLevel{UID: uid, AudioLevel: l})

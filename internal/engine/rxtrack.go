@@ -15,6 +15,7 @@ import (
 type rxTrack struct {
 	uid      string
 	kind     string
+	codec    string // "VP8", "H264", "opus", …
 	ssrc     uint32
 	repaired bool // NACK negotiated: lost packets come back (see lossMeter)
 

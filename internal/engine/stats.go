@@ -158,3 +158,172 @@ func iceRTT(pc *webrtc.PeerConnection) (time.Duration, bool) {
 	}
 	return time.Duration(st.CurrentRoundTripTime * float64(time.Second)), true
 }
+
+// byteCounter is a track whose bytes the engine counts: a published
+// track's *sendCounters or a subscribed track's *rxTrack.
+type byteCounter interface{ byteCount() uint64 }
+
+func (c *sendCounters) byteCount() uint64 { return c.bytes.Load() }
+
+func (t *rxTrack) byteCount() uint64 { return t.bytes.Load() }
+
+// trafficCount is one track's cumulative counters at a sample.
+type trafficCount struct {
+	bytes  uint64 // RTP payload bytes
+	frames uint64 // video frames (sent: marker packets; received: complete frames)
+	// lost and received are the track's packets as its receiver counts
+	// them (our inbound-rtp; for a sent track the far end's receiver
+	// reports).
+	lost     int64
+	received uint64
+}
+
+// trafficSample is one track at a sample.
+type trafficSample struct {
+	key   byteCounter
+	send  bool
+	count trafficCount
+}
+
+// trafficMeter turns the cumulative counters of the tracks the engine
+// sends and receives into rates over the last stats second and into
+// totals over the session (getSessionStats, get*Stats). It keeps every
+// track it has seen by its counters' pointer, so a track that went away (a
+// publication closed, a subscription ended) is counted to its last byte
+// at the next sample: its counters stop with it. Owned by the run loop.
+type trafficMeter struct {
+	at     time.Time // the last sample; zero before the first
+	tracks map[byteCounter]*trackTraffic
+	// doneSent, doneRecv: bytes of the tracks gone.
+	doneSent, doneRecv uint64
+	// sendRate, recvRate: kb/s of every track over the last interval.
+	sendRate, recvRate float64
+}
+
+// trackTraffic is one track's counters at the last sample and its rates
+// over the interval before it.
+type trackTraffic struct {
+	send      bool
+	last      trafficCount
+	bitrate   float64 // kb/s; 0 until the track was at two samples
+	frameRate float64 // frames/s
+	// loss is the fraction lost over the last interval in which packets
+	// were expected (as lossMeter); lossKnown once there was one.
+	loss      float64
+	lossKnown bool
+}
+
+// sample takes the counters of the tracks there are now.
+func (m *trafficMeter) sample(now time.Time, cur []trafficSample) {
+	if m.tracks == nil {
+		m.tracks = map[byteCounter]*trackTraffic{}
+	}
+	var secs float64
+	if !m.at.IsZero() {
+		secs = now.Sub(m.at).Seconds()
+	}
+	m.at = now
+	var sent, recv uint64
+	seen := make(map[byteCounter]bool, len(cur))
+	for _, s := range cur {
+		seen[s.key] = true
+		t, known := m.tracks[s.key]
+		if !known {
+			t = &trackTraffic{send: s.send}
+			m.tracks[s.key] = t
+		}
+		d := s.count.bytes - t.last.bytes
+		if s.send {
+			sent += d
+		} else {
+			recv += d
+		}
+		if known && secs > 0 {
+			t.bitrate = kbps(d, secs)
+			t.frameRate = float64(s.count.frames-t.last.frames) / secs
+			dl := s.count.lost - t.last.lost
+			dr := int64(s.count.received) - int64(t.last.received)
+			if dr >= 0 && dl <= maxJump && dl+dr > 0 {
+				t.loss = min(1, max(0, float64(dl)/float64(dl+dr)))
+				t.lossKnown = true
+			}
+		}
+		t.last = s.count
+	}
+	for k, t := range m.tracks {
+		if seen[k] {
+			continue
+		}
+		n := k.byteCount()
+		if t.send {
+			sent += n - t.last.bytes
+			m.doneSent += n
+		} else {
+			recv += n - t.last.bytes
+			m.doneRecv += n
+		}
+		delete(m.tracks, k)
+	}
+	if secs > 0 {
+		m.sendRate, m.recvRate = kbps(sent, secs), kbps(recv, secs)
+	}
+}
+
+// totals returns the bytes sent and received over the session: the tracks
+// gone, those the meter keeps, and those of cur it has not seen yet.
+func (m *trafficMeter) totals(cur []trafficSample) (sent, recv uint64) {
+	sent, recv = m.doneSent, m.doneRecv
+	add := func(k byteCounter, send bool) {
+		if send {
+			sent += k.byteCount()
+		} else {
+			recv += k.byteCount()
+		}
+	}
+	for k, t := range m.tracks {
+		add(k, t.send)
+	}
+	for _, s := range cur {
+		if m.tracks[s.key] == nil {
+			add(s.key, s.send)
+		}
+	}
+	return sent, recv
+}
+
+// track returns what the meter has of k; nil before k's first sample.
+func (m *trafficMeter) track(k byteCounter) *trackTraffic { return m.tracks[k] }
+
+// kbps is n bytes over secs seconds in kb/s.
+func kbps(n uint64, secs float64) float64 { return float64(n) * 8 / 1000 / secs }
+
+// trafficSamples returns the counters of the tracks the engine sends and
+// receives now. It runs on the run loop.
+func (e *Engine) trafficSamples() []trafficSample {
+	var out []trafficSample
+	if p := e.pub; p != nil {
+		for _, c := range p.sent {
+			n := trafficCount{bytes: c.bytes.Load(), frames: c.frames.Load()}
+			if st := p.stats.get(c.ssrc.Load()); st != nil {
+				n.lost, n.received = st.RemoteInboundRTPStreamStats.PacketsLost, st.RemoteInboundRTPStreamStats.PacketsReceived
+			}
+			out = append(out, trafficSample{key: c, send: true, count: n})
+		}
+	}
+	if s := e.sub; s != nil {
+		for _, t := range s.trackList() {
+			n := trafficCount{bytes: t.bytes.Load(), frames: t.frames.Load()}
+			if st := s.stats.get(t.ssrc); st != nil {
+				n.lost, n.received = st.InboundRTPStreamStats.PacketsLost, st.InboundRTPStreamStats.PacketsReceived
+			}
+			out = append(out, trafficSample{key: t, count: n})
+		}
+	}
+	return out
+}
+
+// sampleTraffic takes one sample of the traffic meter: once a second
+// (qualityTick) and before the media connections close (closeMedia).
+func (e *Engine) sampleTraffic(now time.Time) {
+	e.traffic.sample(now, e.trafficSamples())
+}

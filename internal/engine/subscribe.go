@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,6 +28,21 @@ type remote struct {
 func (r *remote) audioMuted() bool {
 	t := r.info.Track("audio")
 	return t != nil && t.Muted
+}
+
+// playMuted reports whether the local playback of r's audio is muted: its
+// publisher muted it, or its local volume is 0 (SetRemoteAudioVolume).
+// mute_play and mute_play_resume follow the changes of this state.
+func (e *Engine) playMuted(r *remote) bool {
+	return r.audioMuted() || e.volume(r.info.UID) == 0
+}
+
+// volume is the local playback volume of uid's audio, 0-100.
+func (e *Engine) volume(uid string) int {
+	if v, ok := e.volumes[uid]; ok {
+		return v
+	}
+	return 100
 }
 
 // allMuted: nothing of the stream is playing, so its player pauses.
@@ -65,7 +82,7 @@ func (e *Engine) streamAdd(s *Stream) {
 	r := &remote{info: *s}
 	e.streams[s.UID] = r
 	e.ev.Emit(event.RemoteStreamAdd, RemoteStreamOf(s))
-	if r.audioMuted() {
+	if e.playMuted(r) {
 		e.ev.Emit(event.MutePlay, event.UID{UID: s.UID})
 	}
 }
@@ -76,21 +93,107 @@ func (e *Engine) streamUpdate(s *Stream) {
 		e.streamAdd(s)
 		return
 	}
-	wasAudioMuted, wasAllMuted := r.audioMuted(), r.allMuted()
+	wasPlayMuted, wasAllMuted := e.playMuted(r), r.allMuted()
 	r.info = *s
 	e.ev.Emit(event.RemoteStreamUpdate, RemoteStreamOf(s))
-	switch {
-	case !wasAudioMuted && r.audioMuted():
-		e.ev.Emit(event.MutePlay, event.UID{UID: s.UID})
-	case wasAudioMuted && !r.audioMuted():
-		e.ev.Emit(event.MutePlayResume, event.UID{UID: s.UID})
-	}
+	e.tellPlayMuted(r, wasPlayMuted)
 	switch {
 	case !wasAllMuted && r.allMuted():
 		e.setPlayer(r, event.StatePause, "muted")
 	case wasAllMuted && !r.allMuted():
 		e.setPlayer(r, event.StatePlay, "unmuted")
 	}
+}
+
+// tellPlayMuted prints mute_play or mute_play_resume when the playback of
+// r's audio changed from was (playMuted).
+func (e *Engine) tellPlayMuted(r *remote, was bool) {
+	switch now := e.playMuted(r); {
+	case !was && now:
+		e.ev.Emit(event.MutePlay, event.UID{UID: r.info.UID})
+	case was && !now:
+		e.ev.Emit(event.MutePlayResume, event.UID{UID: r.info.UID})
+	}
+}
+
+// subscriptions is whom the engine subscribes to: everyone but the uids
+// of except, or only the uids of only. Owned by the run loop.
+type subscriptions struct {
+	everyone bool
+	except   map[string]bool
+	only     map[string]bool
+}
+
+// newSubscriptions subscribes to uids, or to everyone when there are none
+// (Config.Subscribe).
+func newSubscriptions(uids []string) subscriptions {
+	s := subscriptions{everyone: len(uids) == 0, except: map[string]bool{}, only: map[string]bool{}}
+	for _, u := range uids {
+		s.only[u] = true
+	}
+	return s
+}
+
+// has reports whether uid is subscribed to.
+func (s *subscriptions) has(uid string) bool {
+	if s.everyone {
+		return !s.except[uid]
+	}
+	return s.only[uid]
+}
+
+// subscribed reports whether the engine subscribes to uid.
+func (e *Engine) subscribed(uid string) bool { return e.subs.has(uid) }
+
+// subscribeList is the subscriptions as the Backend takes them: a list of
+// uids, nil for everyone. A Backend subscribes to a newcomer only when the
+// list is nil or names it, so everyone but some is the list of the
+// publishers known now, sent again when one is added (syncSubscriptions).
+// A list that would be empty names our own uid: empty would mean everyone,
+// and no service subscribes a participant to itself.
+func (e *Engine) subscribeList() []string {
+	s := &e.subs
+	if s.everyone && len(s.except) == 0 {
+		return nil
+	}
+	var uids []string
+	if s.everyone {
+		for uid := range e.streams {
+			if !s.except[uid] {
+				uids = append(uids, uid)
+			}
+		}
+	} else {
+		uids = slices.Collect(maps.Keys(s.only))
+	}
+	if len(uids) == 0 {
+		return []string{e.cfg.UID}
+	}
+	slices.Sort(uids)
+	return uids
+}
+
+// syncSubscriptions sends the subscriptions when the service does not have
+// them. While reconnecting the send fails and the next join carries them.
+func (e *Engine) syncSubscriptions() {
+	uids := e.subscribeList()
+	if slices.Equal(uids, e.subsSent) && (uids == nil) == (e.subsSent == nil) {
+		return
+	}
+	err := e.request("subscribe", func(ctx context.Context, s Session) error { return s.SetSubscriptions(ctx, uids) })
+	if err == nil {
+		e.subsSent = uids
+	}
+}
+
+// applySubscriptions acts on a change of e.subs: the tracks of publishers
+// no longer subscribed end for their consumers with ReasonUnsubscribed,
+// and the service is told.
+func (e *Engine) applySubscriptions() {
+	if e.sub != nil {
+		e.sub.endTracks(func(uid string) bool { return !e.subscribed(uid) }, ReasonUnsubscribed)
+	}
+	e.syncSubscriptions()
 }
 
 // streamRemove forgets uid's stream: its tracks end for their consumers
@@ -250,7 +353,7 @@ func (s *subscriber) consume(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 
 	// Registered before the consumer is asked for a sink, so that the run
 	// loop can end the track (stream removed, unsubscribed) from now on.
-	rx := &rxTrack{uid: uid, kind: kind, ssrc: uint32(t.SSRC()), repaired: hasNACK(t.Codec().RTCPFeedback)}
+	rx := &rxTrack{uid: uid, kind: kind, codec: codec, ssrc: uint32(t.SSRC()), repaired: hasNACK(t.Codec().RTCPFeedback)}
 	s.addTrack(rx)
 	defer s.removeTrack(rx)
 	sink := &rx.out
