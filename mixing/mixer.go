@@ -18,10 +18,32 @@ const (
 	MaxPlayers = 2
 )
 
-// Errors of Play.
+// Errors of Play and of the run-time controls (Start, Stop, Pause,
+// Resume, SetVolume, Seek, Position, Duration); internal/control names
+// them with the SDK's error codes.
 var (
-	ErrBadID   = errors.New("mixing id must be 0 or 1")
+	// ErrBadID: the id is not 0 or 1 (INVALID_MIX_ID).
+	ErrBadID = errors.New("mixing id must be 0 or 1")
+	// ErrPlaying: the id plays already; stop it first.
 	ErrPlaying = errors.New("mixing id is already playing")
+	// ErrNotPlaying: nothing plays as that id (MIX_AUDIO_NOT_EXISTED).
+	ErrNotPlaying = errors.New("nothing is mixing as this id")
+	// ErrInvalidVolume: a volume outside 0-100 (INVALID_VOLUME).
+	ErrInvalidVolume = errors.New("volume must be 0 to 100")
+	// ErrLoad: the file cannot be opened or decoded (SOURCE_LOAD_ERROR).
+	ErrLoad = errors.New("cannot load the file")
+	// ErrInvalidParam: a cycle, start or seek position out of range.
+	ErrInvalidParam = errors.New("invalid mixing parameter")
+	// ErrPaused: pausing a paused player; ErrNotPaused: resuming a
+	// playing one.
+	ErrPaused    = errors.New("mixing is paused already")
+	ErrNotPaused = errors.New("mixing is not paused")
+)
+
+// The contract's names for the same errors.
+var (
+	ErrInvalidID = ErrBadID
+	ErrBusy      = ErrPlaying
 )
 
 // PlayConfig is startAudioMixing's options for one file.
@@ -35,6 +57,9 @@ type PlayConfig struct {
 	PlayTime time.Duration
 	// Volume is a linear gain in percent, 0 to 100.
 	Volume int
+	// Replace leaves the microphone out of the mix while this file plays
+	// (not while it is paused), as the SDK's replace.
+	Replace bool
 }
 
 // Config configures a Mixer.
@@ -49,9 +74,10 @@ type Config struct {
 	// audio. When it fails (io.EOF: the device went away) the mixer goes
 	// on with a silent microphone and calls OnMicEnded once.
 	Mic PCMReader
-	// Replace leaves the microphone out of the mix while a file plays
-	// (the SDK's replace): before the first Play, after the files have
-	// finished and when no Play succeeded, the microphone is heard.
+	// Replace makes every file replace the microphone, as
+	// PlayConfig.Replace does for one: before the first Play, after the
+	// files have finished and when no Play succeeded, the microphone is
+	// heard.
 	Replace bool
 	// OnMicEnded is called from ReadPCM, without the lock, when Mic ends.
 	OnMicEnded func(err error)
@@ -68,9 +94,14 @@ type player struct {
 	pos      int
 	cycles   int // left, counting the current one; <0 loops
 	gain     float32
+	replace  bool
+	paused   bool
 	started  bool
 	finished bool
 }
+
+// replacing reports whether p keeps the microphone out of the mix now.
+func (p *player) replacing() bool { return p != nil && p.replace && !p.finished && !p.paused }
 
 // PCMReader is a source of 20-ms frames (media.PCMReader).
 type PCMReader interface {
@@ -112,11 +143,14 @@ func (m *Mixer) Play(id int, c *Clip, pc PlayConfig) error {
 	if id < 0 || id >= MaxPlayers {
 		return ErrBadID
 	}
-	if pc.Volume < 0 || pc.Volume > 100 || pc.Cycle < 0 || pc.PlayTime < 0 {
-		return fmt.Errorf("volume %d (0-100), cycle %d (>= 0), play time %s (>= 0)", pc.Volume, pc.Cycle, pc.PlayTime)
+	if pc.Volume < 0 || pc.Volume > 100 {
+		return fmt.Errorf("%w: got %d", ErrInvalidVolume, pc.Volume)
+	}
+	if pc.Cycle < 0 || pc.PlayTime < 0 {
+		return fmt.Errorf("%w: cycle %d (want >= 0), play time %s (want >= 0)", ErrInvalidParam, pc.Cycle, pc.PlayTime)
 	}
 	if c == nil || c.Len() == 0 {
-		return errors.New("empty clip")
+		return fmt.Errorf("%w: empty clip", ErrInvalidParam)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -128,14 +162,16 @@ func (m *Mixer) Play(id int, c *Clip, pc PlayConfig) error {
 		cycles = -1
 	}
 	start := int(pc.PlayTime.Milliseconds() * SampleRate / 1000)
-	m.players[id] = &player{clip: c, pos: start, cycles: cycles, gain: float32(pc.Volume) / 100}
+	m.players[id] = &player{clip: c, pos: start, cycles: cycles, gain: float32(pc.Volume) / 100,
+		replace: pc.Replace || m.cfg.Replace}
 	m.played++
 	m.active++
 	return nil
 }
 
-// Done is closed once at least one file was played and every file played
-// has finished.
+// Done is closed the first time every file played so far has finished,
+// once at least one was played. It stays closed: a file started after
+// that (Start, Play) plays, but Done does not tell of its end.
 func (m *Mixer) Done() <-chan struct{} { return m.done }
 
 // ReadPCM fills frame (FrameSamples mono samples) with the next 20 ms.
@@ -153,7 +189,7 @@ func (m *Mixer) ReadPCM(frame []float32) error {
 	}
 	m.mu.Lock()
 	switch {
-	case (m.cfg.Replace && m.active > 0) || (!fromMic && (m.cfg.Mic != nil || m.cfg.MicTone == 0)):
+	case m.players[0].replacing() || m.players[1].replacing() || (!fromMic && (m.cfg.Mic != nil || m.cfg.MicTone == 0)):
 		clear(frame)
 	case !fromMic:
 		w := 2 * math.Pi * m.cfg.MicTone / SampleRate
@@ -164,7 +200,7 @@ func (m *Mixer) ReadPCM(frame []float32) error {
 		m.phase = math.Mod(m.phase, 2*math.Pi)
 	}
 	for id, p := range m.players {
-		if p == nil || p.finished {
+		if p == nil || p.finished || p.paused {
 			continue
 		}
 		wrote := p.mix(frame)
@@ -250,10 +286,10 @@ func (m *Mixer) closeDone() {
 }
 
 // Stop ends player id as the SDK's stopAudioMixing: OnFinished is called
-// if it was playing.
-func (m *Mixer) Stop(id int) {
+// once. ErrBadID, or ErrNotPlaying when nothing plays as id.
+func (m *Mixer) Stop(id int) error {
 	if id < 0 || id >= MaxPlayers {
-		return
+		return ErrBadID
 	}
 	m.mu.Lock()
 	p := m.players[id]
@@ -270,11 +306,130 @@ func (m *Mixer) Stop(id int) {
 	if allDone {
 		m.closeDone()
 	}
+	if !stopped {
+		return fmt.Errorf("%w: id %d", ErrNotPlaying, id)
+	}
+	return nil
 }
 
 // Close stops every player still playing.
 func (m *Mixer) Close() {
 	for id := range MaxPlayers {
-		m.Stop(id)
+		_ = m.Stop(id) // ErrNotPlaying for an idle id: nothing to stop
 	}
+}
+
+// Start decodes the file at path and plays it as id (the SDK's
+// startAudioMixing). A file that cannot be opened or decoded is ErrLoad,
+// naming the file and the cause.
+func (m *Mixer) Start(id int, path string, pc PlayConfig) error {
+	if id < 0 || id >= MaxPlayers {
+		return ErrBadID
+	}
+	if path == "" {
+		return fmt.Errorf("%w: no file given", ErrInvalidParam)
+	}
+	if m.playing(id) {
+		return fmt.Errorf("%w: id %d", ErrPlaying, id) // before a long decode
+	}
+	c, err := DecodeFile(path)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrLoad, err)
+	}
+	return m.Play(id, c, pc)
+}
+
+func (m *Mixer) playing(id int) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.players[id]
+	return p != nil && !p.finished
+}
+
+// with runs f on player id under the lock: ErrBadID, or ErrNotPlaying
+// when nothing plays as id.
+func (m *Mixer) with(id int, f func(p *player) error) error {
+	if id < 0 || id >= MaxPlayers {
+		return ErrBadID
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.players[id]
+	if p == nil || p.finished {
+		return fmt.Errorf("%w: id %d", ErrNotPlaying, id)
+	}
+	return f(p)
+}
+
+// Pause holds player id where it is: it adds nothing to the frames from
+// the next one on until Resume, which goes on from the same sample.
+func (m *Mixer) Pause(id int) error {
+	return m.with(id, func(p *player) error {
+		if p.paused {
+			return fmt.Errorf("%w: id %d", ErrPaused, id)
+		}
+		p.paused = true
+		return nil
+	})
+}
+
+// Resume goes on with a paused player.
+func (m *Mixer) Resume(id int) error {
+	return m.with(id, func(p *player) error {
+		if !p.paused {
+			return fmt.Errorf("%w: id %d", ErrNotPaused, id)
+		}
+		p.paused = false
+		return nil
+	})
+}
+
+// SetVolume sets player id's linear gain in percent, 0 to 100, from the
+// next frame on.
+func (m *Mixer) SetVolume(id, volume int) error {
+	if volume < 0 || volume > 100 {
+		return fmt.Errorf("%w: got %d", ErrInvalidVolume, volume)
+	}
+	return m.with(id, func(p *player) error {
+		p.gain = float32(volume) / 100
+		return nil
+	})
+}
+
+// Position is where player id is in the current cycle of its file.
+func (m *Mixer) Position(id int) (time.Duration, error) {
+	var pos int
+	err := m.with(id, func(p *player) error {
+		pos = min(p.pos, p.clip.Len())
+		return nil
+	})
+	return samplesToDuration(pos), err
+}
+
+// Seek moves player id to d in its file (the current cycle); d must be
+// within the file.
+func (m *Mixer) Seek(id int, d time.Duration) error {
+	return m.with(id, func(p *player) error {
+		n := int(d.Milliseconds() * SampleRate / 1000)
+		if d < 0 || n >= p.clip.Len() {
+			return fmt.Errorf("%w: position %d ms, the file has %d ms", ErrInvalidParam, d.Milliseconds(),
+				samplesToDuration(p.clip.Len()).Milliseconds())
+		}
+		p.pos = n
+		return nil
+	})
+}
+
+// Duration is the length of player id's file.
+func (m *Mixer) Duration(id int) (time.Duration, error) {
+	var n int
+	err := m.with(id, func(p *player) error {
+		n = p.clip.Len()
+		return nil
+	})
+	return samplesToDuration(n), err
+}
+
+func samplesToDuration(n int) time.Duration {
+	return time.Duration(n) * time.Second / SampleRate
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/pion/opus"
@@ -17,11 +18,13 @@ import (
 type inKind uint8
 
 const (
-	inPacket   inKind = iota // an RTP packet of a track
-	inSR                     // a sender report of a track
-	inTrack                  // a new track
-	inTrackEnd               // a track ended
-	inLive                   // an output (dis)connected
+	inPacket    inKind = iota // an RTP packet of a track
+	inSR                      // a sender report of a track
+	inTrack                   // a new track
+	inTrackEnd                // a track ended
+	inLive                    // an output (dis)connected
+	inAddOut                  // an output was added (AddURL)
+	inRemoveOut               // an output was removed (RemoveURL)
 )
 
 type input struct {
@@ -156,6 +159,10 @@ func (m *muxer) handle(in input) {
 		}
 	case inLive:
 		m.setLive(in.out, in.gen, in.live)
+	case inAddOut:
+		m.outs = append(m.outs, &outState{o: in.out})
+	case inRemoveOut:
+		m.outs = slices.DeleteFunc(m.outs, func(st *outState) bool { return st.o == in.out })
 	}
 	m.release()
 }

@@ -34,11 +34,15 @@ const ongoingAfter = 250 * time.Millisecond
 // output is one URL: its connection, retries and status. Its goroutine
 // (run) is the only writer of its connection.
 type output struct {
-	p       *Pusher
-	tgt     target
-	log     *slog.Logger
-	q       chan qItem
-	exited  chan struct{}
+	p      *Pusher
+	tgt    target
+	log    *slog.Logger
+	q      chan qItem
+	exited chan struct{}
+	// ctx ends this output's connection and goroutine: the push's work
+	// context, or RemoveURL (cancel).
+	ctx     context.Context
+	cancel  context.CancelFunc
 	dropped atomic.Int64 // tags the queue had no room for (media goroutine)
 
 	mu     sync.Mutex
@@ -81,13 +85,15 @@ func (r *latencyRing) percentiles() (p50, p99 time.Duration, ok bool) {
 }
 
 func newOutput(p *Pusher, t target) *output {
-	return &output{
+	o := &output{
 		p:      p,
 		tgt:    t,
 		log:    p.log.With("url", redact(t.raw)),
 		q:      make(chan qItem, p.cfg.QueueLen),
 		exited: make(chan struct{}),
 	}
+	o.ctx, o.cancel = context.WithCancel(p.workCtx)
+	return o
 }
 
 // setStatus prints push_stream_status when the status changes, unless the
@@ -123,7 +129,8 @@ func (o *output) emit(status, reason string) {
 // run connects, streams, and reconnects with backoff until the push ends.
 func (o *output) run() {
 	defer close(o.exited)
-	ctx := o.p.workCtx
+	defer o.cancel()
+	ctx := o.ctx
 	select {
 	case <-o.p.started:
 	case <-o.p.draining:

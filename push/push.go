@@ -40,6 +40,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -73,8 +74,10 @@ const (
 
 // Config configures a Pusher. Zero durations take the defaults given.
 type Config struct {
-	// URLs are 1 to MaxURLs rtmp://host[:port]/app/key URLs of at most
-	// MaxURLLen characters each, all different.
+	// URLs are up to MaxURLs rtmp://host[:port]/app/key URLs of at most
+	// MaxURLLen characters each, all different. More can be added and
+	// removed while the push runs (AddURL, RemoveURL); with none, the push
+	// waits for the first.
 	URLs []string
 	// Source, when set, is the only uid whose tracks are taken.
 	Source string
@@ -141,7 +144,7 @@ func ValidateURLs(urls []string) error {
 }
 
 func parseTargets(urls []string) ([]target, error) {
-	if len(urls) == 0 || len(urls) > MaxURLs {
+	if len(urls) > MaxURLs {
 		return nil, fmt.Errorf("%w: got %d", ErrURLCount, len(urls))
 	}
 	seen := map[string]bool{}
@@ -163,9 +166,13 @@ func parseTargets(urls []string) ([]target, error) {
 // Pusher restreams one source to its URLs. Create with New; it implements
 // engine.TrackHandler. Close it when done.
 type Pusher struct {
-	cfg  Config
-	log  *slog.Logger
-	outs []*output
+	cfg Config
+	log *slog.Logger
+
+	outsMu sync.Mutex
+	outs   []*output // pushed to now, in the order added
+	// removing counts removed outputs whose goroutine has not ended.
+	removing sync.WaitGroup
 
 	in        chan input    // to the media goroutine
 	started   chan struct{} // closed at the first accepted track
@@ -236,6 +243,86 @@ func New(cfg Config) (*Pusher, error) {
 	}
 	go p.supervise()
 	return p, nil
+}
+
+// AddURL starts pushing to url as well (the SDK's
+// addPublishOriginStreamUrl): ErrInvalidURL, ErrURLExists, ErrTooManyURLs
+// when MaxURLs are pushed to, ErrClosed once the push ended. The new
+// output connects at once if the source is there (else with the others)
+// and starts with the sequence headers and a keyframe, which it asks for.
+func (p *Pusher) AddURL(url string) error {
+	t, err := parseTarget(url)
+	if err != nil {
+		return err
+	}
+	p.outsMu.Lock()
+	defer p.outsMu.Unlock()
+	select {
+	case <-p.stopCh:
+		return ErrClosed
+	default:
+	}
+	for _, o := range p.outs {
+		if o.tgt.raw == url {
+			return fmt.Errorf("%w: %s", ErrURLExists, redact(url))
+		}
+	}
+	if len(p.outs) >= MaxURLs {
+		return fmt.Errorf("%w: remove one first", ErrTooManyURLs)
+	}
+	o := newOutput(p, t)
+	// The media goroutine learns of it before its goroutine can connect
+	// (p.in is in order), so its first connection finds its state.
+	if !p.sendCtl(input{kind: inAddOut, out: o}) {
+		return ErrClosed
+	}
+	p.outs = append(p.outs, o)
+	go o.run()
+	p.log.Info("rtmp url added", "url", redact(url))
+	return nil
+}
+
+// RemoveURL stops pushing to url (the SDK's removePublishOriginStreamUrl):
+// its connection closes and it reports PUSH_STREAM_FINISHED /
+// URL_IS_REMOVED once closed; the other URLs go on untouched.
+// ErrURLNotExist when url is not pushed to, ErrClosed once the push ended.
+// It does not wait for the connection to close.
+func (p *Pusher) RemoveURL(url string) error {
+	p.outsMu.Lock()
+	defer p.outsMu.Unlock()
+	select {
+	case <-p.stopCh:
+		return ErrClosed
+	default:
+	}
+	i := slices.IndexFunc(p.outs, func(o *output) bool { return o.tgt.raw == url })
+	if i < 0 {
+		return fmt.Errorf("%w: %s", ErrURLNotExist, redact(url))
+	}
+	o := p.outs[i]
+	p.outs = slices.Delete(p.outs, i, i+1)
+	p.sendCtl(input{kind: inRemoveOut, out: o})
+	o.cancel()
+	p.removing.Add(1)
+	go func() {
+		defer p.removing.Done()
+		<-o.exited
+		o.setFinal(StatusFinished, ReasonURLRemoved)
+		o.logStats()
+	}()
+	p.log.Info("rtmp url removed", "url", redact(url))
+	return nil
+}
+
+// URLs are the URLs pushed to, in the order they were added.
+func (p *Pusher) URLs() []string {
+	p.outsMu.Lock()
+	defer p.outsMu.Unlock()
+	urls := make([]string, len(p.outs))
+	for i, o := range p.outs {
+		urls[i] = o.tgt.raw
+	}
+	return urls
 }
 
 // HandleTrack implements engine.TrackHandler: H.264 video and Opus audio
@@ -323,13 +410,17 @@ func (p *Pusher) supervise() {
 	defer close(p.done)
 	<-p.stopCh
 	r := p.stop
+	// No URL is added or removed after stopCh (AddURL, RemoveURL).
+	p.outsMu.Lock()
+	outs := slices.Clone(p.outs)
+	p.outsMu.Unlock()
 	if r.drain {
 		close(p.draining)
 		close(p.mediaEnd)
 		<-p.mediaDone
 		deadline := time.NewTimer(p.cfg.DrainTimeout)
 	wait:
-		for _, o := range p.outs {
+		for _, o := range outs {
 			select {
 			case <-o.exited:
 			case <-deadline.C:
@@ -342,13 +433,14 @@ func (p *Pusher) supervise() {
 		<-p.mediaDone
 	}
 	p.workCancel()
-	for _, o := range p.outs {
+	for _, o := range outs {
 		<-o.exited
 	}
-	for _, o := range p.outs {
+	for _, o := range outs {
 		o.setFinal(r.status, r.reason)
 		o.logStats()
 	}
+	p.removing.Wait()
 	p.err = r.err
 }
 
