@@ -120,6 +120,10 @@ type Session interface {
 	// Ping probes the transport; the reply comes as Pong with the round
 	// trip.
 	Ping(ctx context.Context) error
+	// Unpublish ends the participant's publication: the others see its
+	// stream go. A publish offer after it starts a new one. A service
+	// that cannot do it returns an error naming the limitation.
+	Unpublish(ctx context.Context) error
 	// Leave tells the service the participant leaves for good (no resume).
 	Leave(ctx context.Context) error
 	// Close closes the transport (reason is for the service's logs) and

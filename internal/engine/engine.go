@@ -151,13 +151,18 @@ type Engine struct {
 	pubDown   bool // the closed publication was down: the next one prints stream_reconnect_end
 	sub       *subscriber
 	renewing  bool
-	q         quality
-	subs      subscriptions  // whom the engine subscribes to (subscribe.go)
-	subsSent  []string       // the list the service has, or gets with the join in progress
-	volumes   map[string]int // uid → local playback volume 0-99; absent: 100
-	levelRep  bool           // audio_level_report is on
-	traffic   trafficMeter   // rates and totals of the bytes sent and received (stats.go)
-	joinedAt  time.Time      // when the first session was joined
+	// unpublished are the kinds of the source not published (Unpublish).
+	unpublished map[string]bool
+	// runCtx is Run's context, for what the run loop starts on its behalf
+	// (a publication made by Publish).
+	runCtx   context.Context
+	q        quality
+	subs     subscriptions  // whom the engine subscribes to (subscribe.go)
+	subsSent []string       // the list the service has, or gets with the join in progress
+	volumes  map[string]int // uid → local playback volume 0-99; absent: 100
+	levelRep bool           // audio_level_report is on
+	traffic  trafficMeter   // rates and totals of the bytes sent and received (stats.go)
+	joinedAt time.Time      // when the first session was joined
 
 	muteMu sync.Mutex
 	muted  map[string]bool // local kinds muted
@@ -296,6 +301,7 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	// Run returns.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	e.runCtx = ctx
 
 	tok, err := e.cfg.Tokens.Token(ctx, false)
 	if err != nil {
@@ -541,8 +547,8 @@ func (e *Engine) onJoined(ctx context.Context, j *Joined) {
 	for i := range j.Streams {
 		e.streamAdd(&j.Streams[i])
 	}
-	if e.cfg.Publish != nil && e.pub == nil && liveTracks(e.cfg.Publish) == 0 {
-		e.log.Info("not publishing again: every track has ended")
+	if e.cfg.Publish != nil && e.pub == nil && e.publishable() == 0 {
+		e.log.Info("not publishing: every track has ended or is unpublished")
 	} else if e.cfg.Publish != nil && e.pub == nil {
 		pub, err := newPublisher(ctx, e, e.cfg.Publish)
 		if err != nil {

@@ -98,11 +98,12 @@ func newPublisher(ctx context.Context, e *Engine, src media.Source) (*publisher,
 	p := &publisher{e: e, pc: pc, src: src, stats: st, ctx: pctx, cancel: cancel}
 	var infos []Track
 	for _, t := range src.Tracks() {
-		if ended(t) {
-			// Ended by itself before this session (a device unplugged, a
-			// file run out): mediadevices keeps the error of a track's
-			// source and refuses to bind it again, which would fail the
-			// whole answer and the tracks still alive with it.
+		if !e.publishing(t) {
+			// Unpublished (Unpublish), or ended by itself before this
+			// session (a device unplugged, a file run out): mediadevices
+			// keeps the error of a track's source and refuses to bind it
+			// again, which would fail the whole answer and the tracks
+			// still alive with it.
 			continue
 		}
 		// Counted and metered on the way out (quality telemetry); mute
@@ -157,17 +158,6 @@ func ended(t media.Track) bool {
 	default:
 		return false
 	}
-}
-
-// liveTracks counts the tracks of src that have not ended by themselves.
-func liveTracks(src media.Source) int {
-	n := 0
-	for _, t := range src.Tracks() {
-		if !ended(t) {
-			n++
-		}
-	}
-	return n
 }
 
 // watchEnd reports a track whose source ended by itself (a file without

@@ -131,10 +131,20 @@ func TestForwarding(t *testing.T) {
 	}
 	awaitTrack(t, bob)
 
-	alice.send(&signal.Message{Type: signal.TypeLeave})
+	// Unpublishing ends alice's stream for the others, who lose her
+	// track; she stays in the room.
+	alice.send(&signal.Message{Type: signal.TypeUnpublish})
 	if m := bob.waitFor(signal.TypeStreamRemove); m.Stream.UID != "alice" {
-		t.Errorf("stream_remove %+v", m.Stream)
+		t.Errorf("stream_remove after unpublish %+v", m.Stream)
 	}
+	if m := bob.waitFor(signal.TypeOffer); !strings.Contains(m.SDP, "a=inactive") {
+		t.Errorf("offer after unpublish keeps the track:\n%s", m.SDP)
+	}
+	if got := s.Rooms(testApp)["r1"]; !slices.Equal(got, []string{"alice", "bob", "carol"}) {
+		t.Errorf("room after unpublish: %v", got)
+	}
+
+	alice.send(&signal.Message{Type: signal.TypeLeave})
 	alice.expectClosed()
 	if got := s.Rooms(testApp)["r1"]; !slices.Equal(got, []string{"bob", "carol"}) {
 		t.Errorf("room after leave: %v", got)

@@ -256,6 +256,8 @@ func (r *room) handleLocked(p *participant, c *conn, m *signal.Message, cl *clea
 		r.negotiateLocked(p)
 	case signal.TypeUpdateToken:
 		r.updateTokenLocked(p, m.Token, cl)
+	case signal.TypeUnpublish:
+		r.unpublishLocked(p, cl)
 	case signal.TypeLeave:
 		r.removeLocked(p, "leave", cl)
 		p.detach(nil, "leave")

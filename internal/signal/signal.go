@@ -47,11 +47,14 @@ const (
 	// TypeRestartICE asks the server for an ICE-restart offer on the
 	// subscribe pc (the client restarts its publish pc with its own offer).
 	TypeRestartICE = "restart_ice"
-	TypeLeave      = "leave"
-	TypePing       = "ping"
-	TypePong       = "pong"  // server → client
-	TypeError      = "error" // server → client
-	TypeBye        = "bye"   // server → client: the server ends the session
+	// TypeUnpublish ends the client's publication (its publish pc); it
+	// may publish again with a new offer.
+	TypeUnpublish = "unpublish"
+	TypeLeave     = "leave"
+	TypePing      = "ping"
+	TypePong      = "pong"  // server → client
+	TypeError     = "error" // server → client
+	TypeBye       = "bye"   // server → client: the server ends the session
 )
 
 // Peer connection names: a participant has one of each.
@@ -249,7 +252,7 @@ func (m *Message) Validate() error {
 			return bad("missing stream")
 		}
 	case TypeJoinResult, TypeAuthResult, TypeTokenWillExpire, TypeTokenRequest,
-		TypePublishRefused, TypeLeave, TypePing, TypePong, TypeError, TypeBye:
+		TypePublishRefused, TypeUnpublish, TypeLeave, TypePing, TypePong, TypeError, TypeBye:
 	case "":
 		return errors.New("missing type")
 	default:

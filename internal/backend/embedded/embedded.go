@@ -280,6 +280,11 @@ func (s *session) Mute(ctx context.Context, kind string, muted bool) error {
 	return s.send(ctx, &signal.Message{Type: signal.TypeMute, Kind: kind, Muted: muted})
 }
 
+// Unpublish implements engine.Session: unpublish {}.
+func (s *session) Unpublish(ctx context.Context) error {
+	return s.send(ctx, &signal.Message{Type: signal.TypeUnpublish})
+}
+
 // UpdateToken implements engine.Session: update_token {token}.
 func (s *session) UpdateToken(ctx context.Context, tok string) error {
 	return s.send(ctx, &signal.Message{Type: signal.TypeUpdateToken, Token: tok})

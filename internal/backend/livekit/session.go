@@ -304,6 +304,14 @@ func (s *session) Ping(ctx context.Context) error {
 	})
 }
 
+// ErrUnpublishUnsupported is returned by Unpublish: unpublishing on LiveKit needs the publish
+// PeerConnection renegotiated without the track, which the engine does not
+// do yet (it republishes on a new publish connection instead).
+var ErrUnpublishUnsupported = errors.New("unpublish is not supported on the livekit backend yet")
+
+// Unpublish implements engine.Session: not supported yet.
+func (s *session) Unpublish(context.Context) error { return ErrUnpublishUnsupported }
+
 // Leave implements engine.Session: LeaveRequest{CLIENT_INITIATED,
 // DISCONNECT}. LiveKit echoes it and closes the socket.
 func (s *session) Leave(ctx context.Context) error {

@@ -595,6 +595,11 @@ func (s *Session) Mute(_ context.Context, kind string, muted bool) error {
 	return s.do(Call{Method: "Mute", Kind: kind, Muted: muted}, nil)
 }
 
+// Unpublish implements engine.Session (recorded only).
+func (s *Session) Unpublish(_ context.Context) error {
+	return s.do(Call{Method: "Unpublish"}, nil)
+}
+
 // UpdateToken implements engine.Session (recorded only: the test answers
 // with an AuthVerdict through Send).
 func (s *Session) UpdateToken(_ context.Context, token string) error {
