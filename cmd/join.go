@@ -1,15 +1,13 @@
 package cmd
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/roomctl/roomctl/internal/control"
 	"github.com/roomctl/roomctl/internal/engine"
 	"github.com/roomctl/roomctl/internal/media"
 )
@@ -20,7 +18,6 @@ type joinOptions struct {
 	publish    []string
 	videoCodec string
 	loop       bool
-	control    bool
 	toneVolume int
 }
 
@@ -48,8 +45,8 @@ device that is not there exits 2 before joining. The device watcher
 (--device-interval) prints audio_input_changed / video_input_changed /
 audio_output_changed while joined.
 
-With --control, lines on stdin steer the session: "mute audio", "unmute audio",
-"mute video", "unmute video", "tone-volume N" (with --publish test), "leave".
+` + controlHelp + ` join offers the session, publishing,
+subscribing and stats methods, and setToneVolume with --publish test.
 
 --audio-level-report prints audio_level_report every 2 s; active_speaker,
 network_score and exception are always printed.
@@ -67,7 +64,6 @@ network_score and exception are always printed.
 	fs.StringSliceVar(&o.publish, "publish", nil, "publish: test (pattern + tone), media files (.ivf, .h264, .ogg), or capture devices mic[:ID], camera[:ID]")
 	fs.StringVar(&o.videoCodec, "video-codec", "vp8", "codec of the published test or camera video: vp8 or h264")
 	fs.BoolVar(&o.loop, "loop", false, "with --publish FILE: start the files again at their end")
-	fs.BoolVar(&o.control, "control", false, "read control lines from stdin (mute audio|video, unmute audio|video, tone-volume N, leave)")
 	fs.IntVar(&o.toneVolume, "tone-volume", defaultToneVolume, "with --publish test: peak of the tone in percent of full scale (0-100)")
 	return c
 }
@@ -181,44 +177,15 @@ func runJoin(ctx context.Context, o *joinOptions, s Streams) error {
 	if err != nil {
 		return usage(err)
 	}
-	if o.control {
-		tone, _ := src.(toneVolumer)
-		go readControl(se.ctx, s.In, eng, tone, se.cancel, se.log.Warn)
+	methods := control.SessionMethods(eng, se.cancel).With(control.PublishMethods(eng), control.SubscribeMethods(eng))
+	if tone, ok := src.(toneVolumer); ok {
+		methods = methods.With(control.ToneMethods(tone))
 	}
+	se.serveControl(&o.controlFlags, s, "join", eng, methods)
 	se.log.Info("joining", "server", o.server, "app", o.appID, "room", o.room, "uid", o.uid)
 	stopWatch := o.deviceWatch.start(se)
 	err = eng.Run(se.ctx)
 	se.cancel()
 	stopWatch()
 	return se.finish(err)
-}
-
-// readControl steers a session from stdin lines until EOF or ctx ends.
-// tone is the test source's volume knob, nil when not publishing the test
-// source.
-func readControl(ctx context.Context, in io.Reader, eng *engine.Engine, tone toneVolumer, leave func(), warn func(string, ...any)) {
-	sc := bufio.NewScanner(in)
-	for sc.Scan() && ctx.Err() == nil {
-		f := strings.Fields(sc.Text())
-		switch {
-		case len(f) == 1 && f[0] == "leave":
-			leave()
-			return
-		case len(f) == 2 && (f[0] == "mute" || f[0] == "unmute") && (f[1] == "audio" || f[1] == "video"):
-			eng.Mute(f[1], f[0] == "mute")
-		case len(f) == 2 && f[0] == "tone-volume":
-			v, err := strconv.Atoi(f[1])
-			switch {
-			case err != nil || v < 0 || v > 100:
-				warn("tone-volume wants 0 to 100", "line", sc.Text())
-			case tone == nil:
-				warn("tone-volume needs --publish test", "line", sc.Text())
-			default:
-				tone.SetToneVolume(v)
-			}
-		case len(f) == 0:
-		default:
-			warn("unknown control line", "line", sc.Text())
-		}
-	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/roomctl/roomctl/internal/control"
 	"github.com/roomctl/roomctl/internal/engine"
 	"github.com/roomctl/roomctl/internal/event"
 	"github.com/roomctl/roomctl/internal/media"
@@ -69,6 +70,13 @@ command ends when every file has finished; with --loop it runs until a signal
 or --duration. When no file can be mixed, the microphone goes on alone until
 --duration (without it the command leaves at once), and the exit code is 1.
 
+` + controlHelp + ` mix-audio offers the session, publishing,
+subscribing and stats methods and the mixing methods (startAudioMixing,
+stop/pause/resumeAudioMixing, setAudioMixingVolume, get/setAudioMixingTime,
+getAudioMixingDuration; ids 0 and 1). With --control, --file may be left out,
+and the command does not leave when the files finish: it stays until leaveRoom,
+--duration or a signal.
+
 ` + exitCodesHelp,
 		Example: `  roomctl mix-audio --app-id 1001 --app-secret "$SECRET" --room r1 --uid dj --file jingle.mp3 --cycle 2 --volume 80
   roomctl mix-audio --app-id 1001 --app-secret "$SECRET" --room r1 --uid dj --file bed.wav --loop --file voice.ogg`,
@@ -95,8 +103,8 @@ func (o *mixAudioOptions) validate() error {
 		return err
 	}
 	switch {
-	case len(o.files) == 0:
-		return usagef("--file is required")
+	case len(o.files) == 0 && !o.control:
+		return usagef("--file is required (or --control, to start files with startAudioMixing)")
 	case len(o.files) > mixing.MaxPlayers:
 		return usagef("at most %d --file (mixing ids 0 and 1)", mixing.MaxPlayers)
 	case o.replace && len(o.files) > 1:
@@ -116,7 +124,8 @@ func (o *mixAudioOptions) validate() error {
 }
 
 func (o *mixAudioOptions) playConfig() mixing.PlayConfig {
-	return mixing.PlayConfig{Cycle: o.cycle, Loop: o.loop, PlayTime: time.Duration(o.playTime) * time.Millisecond, Volume: o.volume}
+	return mixing.PlayConfig{Cycle: o.cycle, Loop: o.loop, PlayTime: time.Duration(o.playTime) * time.Millisecond,
+		Volume: o.volume, Replace: o.replace}
 }
 
 // newMixer builds the mixer of cfg whose played/finished events go to em.
@@ -137,7 +146,7 @@ func newMixer(em event.Emitter, cfg mixing.Config) (*mixing.Mixer, error) {
 // mixerConfig is the mixer's microphone: the test tone, silence, or the
 // captured dev, whose end is reported as audio_track_end of who.
 func (o *mixAudioOptions) mixerConfig(se *session, dev *media.Mic) mixing.Config {
-	cfg := mixing.Config{Replace: o.replace}
+	var cfg mixing.Config
 	switch {
 	case dev != nil:
 		cfg.Mic = dev
@@ -154,17 +163,30 @@ func (o *mixAudioOptions) mixerConfig(se *session, dev *media.Mic) mixing.Config
 	return cfg
 }
 
-// startFiles decodes the files and plays them as ids 0, 1, ...; a file that
-// fails prints start_mixing_fail and is skipped. It returns how many play.
-func startFiles(em event.Emitter, mx *mixing.Mixer, files []string, pc mixing.PlayConfig) int {
+// mixStarter starts files on the mixer and prints start_mixing_fail for a
+// file that cannot be loaded, whether --file or startAudioMixing gave it.
+type mixStarter struct {
+	*mixing.Mixer
+	em event.Emitter
+}
+
+func (m mixStarter) Start(id int, path string, pc mixing.PlayConfig) error {
+	err := m.Mixer.Start(id, path, pc)
+	if errors.Is(err, mixing.ErrLoad) {
+		m.em.Emit(event.StartMixingFail, event.MixingFail{Error: err.Error()})
+	}
+	return err
+}
+
+// startFiles plays the files as ids 0, 1, ...; a file that fails prints
+// start_mixing_fail and is skipped. It returns how many play.
+func startFiles(m mixStarter, files []string, pc mixing.PlayConfig) int {
 	n := 0
 	for id, f := range files {
-		clip, err := mixing.DecodeFile(f)
-		if err == nil {
-			err = mx.Play(id, clip, pc)
-		}
-		if err != nil {
-			em.Emit(event.StartMixingFail, event.MixingFail{Error: err.Error()})
+		if err := m.Start(id, f, pc); err != nil {
+			if !errors.Is(err, mixing.ErrLoad) {
+				m.em.Emit(event.StartMixingFail, event.MixingFail{Error: err.Error()})
+			}
 			continue
 		}
 		n++
@@ -227,6 +249,10 @@ func runMixAudio(ctx context.Context, o *mixAudioOptions, s Streams) error {
 		return usage(err)
 	}
 
+	starter := mixStarter{Mixer: mx, em: se.sink}
+	se.serveControl(&o.controlFlags, s, "mix-audio", eng, control.SessionMethods(eng, se.cancel).With(
+		control.PublishMethods(eng), control.SubscribeMethods(eng), control.MixingMethods(starter)))
+
 	var failed error
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -246,15 +272,22 @@ func runMixAudio(ctx context.Context, o *mixAudioOptions, s Streams) error {
 				return
 			}
 		}
-		if startFiles(se.sink, mx, o.files, o.playConfig()) == 0 {
+		if len(o.files) == 0 {
+			return // --control starts them
+		}
+		if startFiles(starter, o.files, o.playConfig()) == 0 {
 			// As the SDK stays in the room when startAudioMixing fails,
-			// the microphone goes on until --duration; without it there
-			// is nothing to wait for. Either way the exit is 1.
+			// the microphone goes on until --duration (or, with
+			// --control, until leaveRoom); without either there is
+			// nothing to wait for. Either way the exit is 1.
 			failed = errNoFileMixed
-			if o.duration == 0 {
+			if o.duration == 0 && !o.control {
 				se.cancel()
 			}
 			return
+		}
+		if o.control {
+			return // the session goes on until leaveRoom, --duration or a signal
 		}
 		select {
 		case <-mx.Done():

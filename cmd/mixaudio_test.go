@@ -47,7 +47,7 @@ func TestStartFilesCorrupt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := startFiles(em, mx, []string{bad, good}, mixing.PlayConfig{Cycle: 1, Volume: 100}); n != 1 {
+	if n := startFiles(mixStarter{Mixer: mx, em: em}, []string{bad, good}, mixing.PlayConfig{Cycle: 1, Volume: 100}); n != 1 {
 		t.Fatalf("%d files started, want 1", n)
 	}
 	frame := make([]float32, mixing.FrameSamples)
@@ -104,5 +104,11 @@ func TestMixAudioUsage(t *testing.T) {
 	}
 	if err := base().validate(); err != nil {
 		t.Errorf("valid options: %v", err)
+	}
+	// With --control the files may come later (startAudioMixing).
+	o := base()
+	o.files, o.control, o.controlEOF = nil, true, "stay"
+	if err := o.validate(); err != nil {
+		t.Errorf("--control without --file: %v", err)
 	}
 }

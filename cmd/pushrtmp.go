@@ -11,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
+	"github.com/roomctl/roomctl/internal/control"
 	"github.com/roomctl/roomctl/internal/engine"
 	"github.com/roomctl/roomctl/internal/ids"
 	"github.com/roomctl/roomctl/push"
@@ -54,6 +55,12 @@ not transcoded): the publisher must use --video-codec h264.
 --timeout is how long to wait for --source-uid to publish (default 20s); with
 --until it also bounds the wait for that event (exit 4).
 
+` + controlHelp + ` push-rtmp offers the session and stats
+methods and addPublishOriginStreamUrl {url} / removePublishOriginStreamUrl {url}
+(errors HAS_ADD_URL, TOO_MUCH_URLS, URL_NOT_EXIST); a removed URL ends with
+PUSH_STREAM_FINISHED / URL_IS_REMOVED, the others go on. With --control, --url
+may be left out: the push starts with the first added URL.
+
 ` + exitCodesHelp,
 		Example: `  roomctl push-rtmp --app-id 1001 --app-secret "$SECRET" --room r1 --source-uid alice \
       --url rtmp://live.example.com/app/KEY --url rtmp://backup.example.com/app/KEY`,
@@ -94,6 +101,9 @@ func runPushRTMP(ctx context.Context, o *pushOptions, s Streams) error {
 	case len(o.subscribe) > 0:
 		return usagef("--subscribe does not apply to push-rtmp: it subscribes to --source-uid only")
 	}
+	if len(o.urls) == 0 && !o.control {
+		return usagef("--url is required (or --control, to add URLs with addPublishOriginStreamUrl)")
+	}
 	if err := push.ValidateURLs(o.urls); err != nil {
 		return usagef("--url: %v", err)
 	}
@@ -122,6 +132,8 @@ func runPushRTMP(ctx context.Context, o *pushOptions, s Streams) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
+	se.serveControl(&o.controlFlags, s, "push-rtmp", eng,
+		control.SessionMethods(eng, se.cancel).With(control.PushMethods(p)))
 	se.log.Info("joining to push", "server", o.server, "room", o.room, "uid", o.uid, "source", o.sourceUID, "urls", len(o.urls))
 	engDone := make(chan error, 1)
 	go func() { engDone <- eng.Run(engCtx) }()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/roomctl/roomctl/internal/control"
 	"github.com/roomctl/roomctl/internal/engine"
 	"github.com/roomctl/roomctl/record"
 )
@@ -50,6 +51,10 @@ A script finds its files in the recording_file_closed lines:
 
 A missing or unwritable --out is a usage error (exit 2) before joining. When a
 recording_error was printed, roomctl exits 1 at the end.
+
+` + controlHelp + ` record offers the session, subscribing and
+stats methods: unsubscribe(uid) closes that user's file (stream_end), subscribe(uid)
+opens a new one.
 
 ` + exitCodesHelp,
 		Example: `  roomctl record --server ws://127.0.0.1:8890 --app-id 1001 --token-cmd ./get-token \
@@ -108,6 +113,8 @@ func runRecord(ctx context.Context, o *recordOptions, s Streams) error {
 		leave()
 	})
 	defer stop()
+	se.serveControl(&o.controlFlags, s, "record", eng,
+		control.SessionMethods(eng, se.cancel).With(control.SubscribeMethods(eng)))
 	se.log.Info("recording", "server", o.server, "app", o.appID, "room", o.room, "uid", o.uid, "out", o.out)
 	runErr := eng.Run(engCtx)
 	_ = rec.Close()

@@ -44,6 +44,7 @@ type roomFlags struct {
 	audioLevelReport bool
 	ice              iceFlags
 	iceConfig        iceopt.Config // parsed by validate
+	controlFlags
 	logFlags
 }
 
@@ -65,6 +66,7 @@ func (f *roomFlags) register(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&f.subscribe, "subscribe", nil, "subscribe only to these uids (default: everyone)")
 	fs.BoolVar(&f.audioLevelReport, "audio-level-report", false, "print audio_level_report every 2 s (each user's audio level, 0-100)")
 	f.ice.register(fs, false)
+	f.controlFlags.register(fs)
 	f.logFlags.register(fs)
 }
 
@@ -122,6 +124,9 @@ func (f *roomFlags) validate() error {
 	}
 	if f.duration < 0 || f.timeout < 0 || f.ttl <= 0 {
 		return usagef("--duration and --timeout must not be negative, --ttl must be positive")
+	}
+	if err := f.controlFlags.validate(); err != nil {
+		return err
 	}
 	ice, err := f.ice.config()
 	if err != nil {

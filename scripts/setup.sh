@@ -7,11 +7,12 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # Build: cgo for libvpx (VP8); mediadevices ships static openh264 and opus.
-# Tests: ffmpeg/ffprobe and mkvinfo check media, jq for the scripts, nftables
+# Tests: ffmpeg/ffprobe and mkvinfo check media, jq and python3 for the scripts
+# and the README's --control examples, nftables
 # to cut loopback media in the resilience tests, PulseAudio (daemon, pactl,
 # pacat) for the device and capture tests, iproute2 for the browser tests'
 # network namespace, redis-server for the two-node LiveKit tests.
-PKGS=(gcc pkg-config libvpx-dev ffmpeg mkvtoolnix jq ca-certificates git nftables nginx libnginx-mod-rtmp libavcodec-dev libavutil-dev chromium pulseaudio pulseaudio-utils iproute2 redis-server)
+PKGS=(gcc pkg-config libvpx-dev ffmpeg mkvtoolnix jq python3 ca-certificates git nftables nginx libnginx-mod-rtmp libavcodec-dev libavutil-dev chromium pulseaudio pulseaudio-utils iproute2 redis-server)
 
 missing=()
 for p in "${PKGS[@]}"; do

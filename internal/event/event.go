@@ -3,6 +3,8 @@
 // line, and the JSON Schema of a line.
 package event
 
+import "encoding/json"
+
 // The SDK's 28 callbacks, named as on its callback page.
 const (
 	TokenRequest          = "token_request"
@@ -58,6 +60,10 @@ const (
 	// Device is one line of `roomctl devices`: {kind, deviceId, label},
 	// kind "audioinput", "videoinput" or "audiooutput".
 	Device = "device"
+	// Reply answers one --control request (internal/control): {id, method,
+	// result} or {id, method, error: {code, message}}. A script reads its
+	// replies whatever --events says: the Sink always prints it.
+	Reply = "reply"
 )
 
 // SDK lists the 28 callback names of the SDK page, in its order.
@@ -72,7 +78,7 @@ var SDK = []string{
 }
 
 // Extensions lists roomctl's own event names.
-var Extensions = []string{ServerListening, RecordingFileOpened, RecordingFileClosed, RecordingError, StartMixingFail, Device}
+var Extensions = []string{ServerListening, RecordingFileOpened, RecordingFileClosed, RecordingError, StartMixingFail, Device, Reply}
 
 // Known reports whether name is an SDK callback or a documented extension.
 func Known(name string) bool {
@@ -213,4 +219,26 @@ type PushStatus struct {
 type Listening struct {
 	Addr string `json:"addr"`
 	URL  string `json:"url"`
+}
+
+// ReplyData is the payload of reply: the answer to one control request,
+// with exactly one of Result and Error.
+type ReplyData struct {
+	// ID echoes the request's id, any JSON value; null (a nil ID) when the
+	// request had none or could not be read.
+	ID json.RawMessage `json:"id"`
+	// Method echoes the request's method (a text alias's method); empty,
+	// and left out, when it could not be read.
+	Method string `json:"method,omitempty"`
+	// Result is what the method returned, {} when nothing.
+	Result json.RawMessage `json:"result,omitempty"`
+	// Error says why the request failed.
+	Error *ReplyError `json:"error,omitempty"`
+}
+
+// ReplyError is a failed request's error: Code is the SDK's error name
+// (INVALID_PARAM, HAS_NOT_JOIN, …), Message names the problem.
+type ReplyError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
 }

@@ -59,6 +59,18 @@ func (f *failWriter) Write(p []byte) (int, error) {
 	return 0, errors.New("broken pipe")
 }
 
+// A controller waits for its replies: --events cannot filter them out.
+func TestSinkAlwaysPrintsReply(t *testing.T) {
+	var buf bytes.Buffer
+	s := NewSink(&buf, SinkConfig{Only: []string{Connected}})
+	s.Emit(NetworkScore, Score{Uplink: 1, Downlink: 1})
+	s.Emit(Reply, ReplyData{Method: "leaveRoom", Result: json.RawMessage(`{}`)})
+	want := `"event":"reply","data":{"id":null,"method":"leaveRoom","result":{}}}`
+	if got := buf.String(); strings.Count(got, "\n") != 1 || !strings.HasSuffix(got, want+"\n") {
+		t.Fatalf("got %q, want one line ending %s", got, want)
+	}
+}
+
 func TestSinkStopsAfterWriteError(t *testing.T) {
 	w := &failWriter{}
 	s := NewSink(w, SinkConfig{})
@@ -151,6 +163,7 @@ func TestSchema(t *testing.T) {
 		Device:          DeviceInfo{Kind: "audiooutput", DeviceID: "72745f73696e6b", Label: "Null Output"},
 		StartMixingFail: MixingFail{Error: "jingle.mp3: not an audio file"},
 		RecordingError:  map[string]any{"uid": "a", "roomId": "r", "path": "/rec", "error": "no space left on device"},
+		Reply:           ReplyData{ID: json.RawMessage(`7`), Method: "getSessionStats", Result: json.RawMessage(`{"duration":3}`)},
 	}
 	for _, name := range append(append([]string{}, SDK...), Extensions...) {
 		if _, ok := good[name]; !ok {
@@ -184,5 +197,44 @@ func TestSchema(t *testing.T) {
 	var anySchema map[string]any
 	if err := json.Unmarshal(SchemaJSON, &anySchema); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A reply carries any id and exactly one of result and error; an error
+// code is an SDK error name.
+func TestSchemaReply(t *testing.T) {
+	v, err := NewValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := []ReplyData{
+		{ID: json.RawMessage(`"a"`), Method: "stopAudioMixing", Error: &ReplyError{Code: "MIX_AUDIO_NOT_EXISTED", Message: "mixing id 1 is not playing"}},
+		{ID: json.RawMessage(`{"n":[1,2]}`), Method: "getDownlinkAudioStats", Result: json.RawMessage(`[]`)},
+		{ID: json.RawMessage(`1.5e3`), Method: "publish", Result: json.RawMessage(`{}`)},
+		{Error: &ReplyError{Code: "BAD_REQUEST", Message: "not JSON"}}, // id null, no method
+		{Method: "getAudioMixingTime", Result: json.RawMessage(`null`)},
+	}
+	for _, d := range good {
+		var buf bytes.Buffer
+		NewSink(&buf, SinkConfig{}).Emit(Reply, d)
+		if err := v.Validate(buf.Bytes()); err != nil {
+			t.Errorf("%s", err)
+		}
+	}
+	const head = `{"seq":1,"ts":"2026-11-25T17:03:04.123Z","event":"reply","data":`
+	bad := []string{
+		`{"method":"publish","result":{}}`,                                           // no id
+		`{"id":1,"method":"publish"}`,                                                // neither result nor error
+		`{"id":1,"method":"publish","result":{},"error":{"code":"X","message":"m"}}`, // both
+		`{"id":1,"error":{"code":"bad code","message":"m"}}`,
+		`{"id":1,"error":{"code":"INVALID_PARAM"}}`,
+		`{"id":1,"error":{"code":"INVALID_PARAM","message":""}}`,
+		`{"id":1,"method":"","result":{}}`,
+		`{"id":1,"result":{},"extra":true}`,
+	}
+	for _, d := range bad {
+		if err := v.Validate([]byte(head + d + "}")); err == nil {
+			t.Errorf("schema accepted reply %s", d)
+		}
 	}
 }

@@ -22,7 +22,8 @@ func (l Line) Time() time.Time { return l.time }
 
 // SinkConfig configures a Sink.
 type SinkConfig struct {
-	// Only, when not empty, is the set of event names printed (--events).
+	// Only, when not empty, is the set of event names printed (--events);
+	// reply is printed whatever it says.
 	Only []string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -52,10 +53,13 @@ func NewSink(w io.Writer, cfg SinkConfig) *Sink {
 		s.now = time.Now
 	}
 	if len(cfg.Only) > 0 {
-		s.only = make(map[string]bool, len(cfg.Only))
+		s.only = make(map[string]bool, len(cfg.Only)+1)
 		for _, n := range cfg.Only {
 			s.only[n] = true
 		}
+		// A controller waits for the reply to each request: filtering
+		// replies out would leave it waiting forever.
+		s.only[Reply] = true
 	}
 	return s
 }
