@@ -548,7 +548,7 @@ func (e *Engine) onJoined(ctx context.Context, j *Joined) {
 		e.streamAdd(&j.Streams[i])
 	}
 	if e.cfg.Publish != nil && e.pub == nil && e.publishable() == 0 {
-		e.log.Info("not publishing: every track has ended or is unpublished")
+		e.log.Info("not publishing again: every track has ended or is unpublished")
 	} else if e.cfg.Publish != nil && e.pub == nil {
 		pub, err := newPublisher(ctx, e, e.cfg.Publish)
 		if err != nil {
