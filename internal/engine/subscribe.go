@@ -193,6 +193,15 @@ func (e *Engine) applySubscriptions() {
 	if e.sub != nil {
 		e.sub.endTracks(func(uid string) bool { return !e.subscribed(uid) }, ReasonUnsubscribed)
 	}
+	// The player of a stream no longer subscribed ends; subscribed again,
+	// it is a new playback: first frames and play are printed anew.
+	for uid, r := range e.streams {
+		if e.subscribed(uid) || r.player == "" {
+			continue
+		}
+		e.setPlayer(r, event.StateEnd, string(ReasonUnsubscribed))
+		r.player, r.firstAudio, r.firstVideo = "", false, false
+	}
 	e.syncSubscriptions()
 }
 
