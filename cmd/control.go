@@ -19,8 +19,8 @@ const controlHelp = `With --control, each stdin line is a request: a JSON object
 ("mute audio", "unmute video", "tone-volume N", "leave"). Each request gets
 exactly one "reply" line on stdout, {"id", "method", "result"} or {"id",
 "method", "error": {"code", "message"}}, printed even with --events; the
-callbacks it causes follow. The README lists the methods. At the end of stdin
-the session goes on, unless --control-eof leave.`
+callbacks a request causes are printed as they happen. The README lists the
+methods. At the end of stdin the session goes on, unless --control-eof leave.`
 
 func (f *controlFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.control, "control", false, "read requests (SDK methods as JSON lines, or mute audio|video, unmute audio|video, tone-volume N, leave) from stdin; replies on stdout")

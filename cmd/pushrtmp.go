@@ -32,7 +32,7 @@ func newPushRTMPCmd(s Streams) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "push-rtmp",
 		Short: "Join a room and restream one participant to RTMP servers (CDN push)",
-		Long: `Join a room, subscribe to --source-uid only, and restream its stream to one
+		Long: `Join a room, subscribe to --source-uid only, and restream its stream to up
 to five RTMP URLs (rtmp://host[:port]/app/stream-key, at most 512 characters
 each; rtmps is not supported). Prints the room's events and, per URL,
 push_stream_status {url, status, reason} whenever the status changes:
