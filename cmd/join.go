@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"image/color"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -18,7 +19,14 @@ type joinOptions struct {
 	publish    []string
 	videoCodec string
 	loop       bool
-	toneVolume int
+	test       testOptions
+}
+
+// testOptions shape --publish test.
+type testOptions struct {
+	volume int
+	hz     int
+	colour string
 }
 
 func newJoinCmd(s Streams) *cobra.Command {
@@ -29,7 +37,8 @@ func newJoinCmd(s Streams) *cobra.Command {
 		Long: `Join a room and print every SDK callback as one JSON line on stdout until
 --until, --duration, a signal (SIGINT/SIGTERM leave cleanly) or the session ends.
 
---publish test publishes a moving test pattern and a tone; --publish FILE...
+--publish test publishes a moving test pattern and a tone (--test-colour: one
+colour instead, --tone-hz: another frequency); --publish FILE...
 publishes media files in real time (IVF with VP8, H.264 Annex-B .h264, Ogg
 Opus), at most one audio and one video file; when a file ends without --loop,
 audio_track_end / video_track_end is printed.
@@ -64,7 +73,9 @@ network_score and exception are always printed.
 	fs.StringSliceVar(&o.publish, "publish", nil, "publish: test (pattern + tone), media files (.ivf, .h264, .ogg), or capture devices mic[:ID], camera[:ID]")
 	fs.StringVar(&o.videoCodec, "video-codec", "vp8", "codec of the published test or camera video: vp8 or h264")
 	fs.BoolVar(&o.loop, "loop", false, "with --publish FILE: start the files again at their end")
-	fs.IntVar(&o.toneVolume, "tone-volume", defaultToneVolume, "with --publish test: peak of the tone in percent of full scale (0-100)")
+	fs.IntVar(&o.test.volume, "tone-volume", defaultToneVolume, "with --publish test: peak of the tone in percent of full scale (0-100)")
+	fs.IntVar(&o.test.hz, "tone-hz", 0, "with --publish test: the tone's frequency, 20-20000 Hz (default 480)")
+	fs.StringVar(&o.test.colour, "test-colour", "", "with --publish test: one colour instead of the moving pattern (red, green, blue, yellow, cyan, magenta, white, or #RRGGBB)")
 	return c
 }
 
@@ -75,9 +86,21 @@ const defaultToneVolume = 25
 type toneVolumer interface{ SetToneVolume(v int) }
 
 // sourceFor builds the media source of --publish.
-func sourceFor(publish []string, videoCodec string, loop bool, toneVolume int) (media.Source, error) {
+func sourceFor(publish []string, videoCodec string, loop bool, test testOptions) (media.Source, error) {
+	toneVolume := test.volume
 	if toneVolume < 0 || toneVolume > 100 {
 		return nil, usagef("--tone-volume %d: want 0 to 100", toneVolume)
+	}
+	if test.hz != 0 && (test.hz < 20 || test.hz > 20000) {
+		return nil, usagef("--tone-hz %d: want 20 to 20000", test.hz)
+	}
+	colour, err := parseColour(test.colour)
+	if err != nil {
+		return nil, err
+	}
+	isTest := len(publish) == 1 && publish[0] == "test"
+	if !isTest && (test.hz != 0 || colour != nil) {
+		return nil, usagef("--tone-hz and --test-colour apply to --publish test only")
 	}
 	if len(publish) == 0 {
 		return nil, nil
@@ -87,7 +110,7 @@ func sourceFor(publish []string, videoCodec string, loop bool, toneVolume int) (
 		return nil, usagef("--video-codec %q: want vp8 or h264", videoCodec)
 	}
 	if len(publish) == 1 && publish[0] == "test" {
-		src, err := media.NewTestSource(media.TestConfig{VideoCodec: vc, ToneVolume: toneVolume})
+		src, err := media.NewTestSource(media.TestConfig{VideoCodec: vc, ToneVolume: toneVolume, ToneHz: test.hz, Colour: colour})
 		if err != nil {
 			return nil, fmt.Errorf("test source: %w", err)
 		}
@@ -114,6 +137,30 @@ func sourceFor(publish []string, videoCodec string, loop bool, toneVolume int) (
 		return nil, usagef("--publish: %w", err)
 	}
 	return src, nil
+}
+
+// colours are the names --test-colour knows.
+var colours = map[string]color.RGBA{
+	"red": {255, 0, 0, 255}, "green": {0, 255, 0, 255}, "blue": {0, 0, 255, 255},
+	"yellow": {255, 255, 0, 255}, "cyan": {0, 255, 255, 255}, "magenta": {255, 0, 255, 255},
+	"white": {255, 255, 255, 255},
+}
+
+// parseColour parses --test-colour: a name or #RRGGBB; nil for "".
+func parseColour(s string) (*color.RGBA, error) {
+	if s == "" {
+		return nil, nil
+	}
+	if c, ok := colours[strings.ToLower(s)]; ok {
+		return &c, nil
+	}
+	var r, g, b uint8
+	if len(s) == 7 && s[0] == '#' {
+		if _, err := fmt.Sscanf(s[1:], "%02x%02x%02x", &r, &g, &b); err == nil {
+			return &color.RGBA{r, g, b, 255}, nil
+		}
+	}
+	return nil, usagef("--test-colour %q: want red, green, blue, yellow, cyan, magenta, white or #RRGGBB", s)
 }
 
 // captureConfig splits --publish into capture devices (mic, mic:ID, camera,
@@ -156,7 +203,7 @@ func runJoin(ctx context.Context, o *joinOptions, s Streams) error {
 	if err := o.deviceWatch.check(); err != nil {
 		return err
 	}
-	src, err := sourceFor(o.publish, o.videoCodec, o.loop, o.toneVolume)
+	src, err := sourceFor(o.publish, o.videoCodec, o.loop, o.test)
 	if err != nil {
 		return err
 	}

@@ -121,8 +121,7 @@ func TestPushRTMPUsage(t *testing.T) {
 	}
 }
 
-// A source that never publishes is INTERNEL_ERROR after --timeout, exit 1;
-// so is a VP8 source, which RTMP cannot carry without transcoding.
+// A source that never publishes is INTERNEL_ERROR after --timeout, exit 1.
 func TestPushRTMPSourceUnavailable(t *testing.T) {
 	url := serve(t)
 	target := "rtmp://127.0.0.1:1/live/never"
@@ -136,20 +135,6 @@ func TestPushRTMPSourceUnavailable(t *testing.T) {
 		if !strings.Contains(p.Stderr(), "nobody did not publish") {
 			t.Errorf("stderr does not explain: %s", testutil.Tail(p.Stderr(), 2000))
 		}
-	})
-	t.Run("vp8", func(t *testing.T) {
-		alice := start(t, "alice", joinArgs(url, "r2", "alice", "--publish", "test", "--video-codec", "vp8")...)
-		alice.Wait(event.SDKAuthResult, field("result", 0))
-		p := start(t, "push", pushArgs(url, "r2", "pusher", "alice", "--url", target)...)
-		p.Wait(event.PushStreamStatus, status(target, "INTERNEL_ERROR", ""))
-		if code := p.ExitCode(); code != 1 {
-			t.Fatalf("exit %d, want 1", code)
-		}
-		if !strings.Contains(p.Stderr(), "VP8") {
-			t.Errorf("stderr does not name VP8: %s", testutil.Tail(p.Stderr(), 2000))
-		}
-		alice.Signal(syscall.SIGINT)
-		_ = alice.ExitCode()
 	})
 }
 

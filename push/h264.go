@@ -9,10 +9,12 @@ import (
 	"github.com/roomctl/roomctl/internal/codec/h264"
 )
 
-// accessUnit is one H.264 picture reassembled from RTP, in Annex-B.
+// accessUnit is one H.264 picture reassembled from RTP, in Annex-B, or
+// one VP8 frame.
 type accessUnit struct {
 	annexB  []byte
 	rtpTime uint32
+	vp8Key  bool // a VP8 keyframe (the frame tag's P bit is 0)
 }
 
 // h264Assembler reassembles access units from RTP packets (RFC 6184) that
@@ -20,8 +22,14 @@ type accessUnit struct {
 // counts as a loss, and the picture it belonged to is dropped, because a
 // picture with a hole is worse for a CDN viewer than a skipped one. The
 // caller then waits for a keyframe (and asks for one).
+//
+// With vp8 set it reassembles VP8 frames (RFC 7741) the same way: a frame
+// is the payloads of the packets of one timestamp, without their payload
+// descriptors.
 type h264Assembler struct {
+	vp8     bool
 	dep     codecs.H264Packet
+	vp8dep  codecs.VP8Packet
 	buf     []byte
 	rtpTime uint32
 	have    bool // buf holds (part of) the picture at rtpTime
@@ -58,7 +66,13 @@ func (a *h264Assembler) push(p *rtp.Packet) (aus []accessUnit, lost bool) {
 	a.rtpTime = p.Timestamp
 	a.have = true
 	if len(p.Payload) > 0 {
-		out, err := a.dep.Unmarshal(p.Payload)
+		var out []byte
+		var err error
+		if a.vp8 {
+			out, err = a.vp8dep.Unmarshal(p.Payload)
+		} else {
+			out, err = a.dep.Unmarshal(p.Payload)
+		}
 		if err != nil {
 			a.broken = true
 			a.dep = codecs.H264Packet{}
@@ -74,7 +88,7 @@ func (a *h264Assembler) push(p *rtp.Packet) (aus []accessUnit, lost bool) {
 
 func (a *h264Assembler) finish(aus []accessUnit) []accessUnit {
 	if !a.broken && len(a.buf) > 0 {
-		aus = append(aus, accessUnit{annexB: a.buf, rtpTime: a.rtpTime})
+		aus = append(aus, accessUnit{annexB: a.buf, rtpTime: a.rtpTime, vp8Key: a.vp8 && a.buf[0]&1 == 0})
 		a.buf = nil // handed over
 	}
 	a.buf = a.buf[:0]

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/pion/opus"
@@ -25,6 +26,7 @@ const (
 	inLive                    // an output (dis)connected
 	inAddOut                  // an output was added (AddURL)
 	inRemoveOut               // an output was removed (RemoveURL)
+	inEncoded                 // an access unit of the transcoded video
 )
 
 type input struct {
@@ -36,6 +38,7 @@ type input struct {
 	out     *output
 	gen     uint64
 	live    bool
+	enc     *encodedPic
 }
 
 const (
@@ -69,6 +72,18 @@ type muxer struct {
 	il         interleaver
 	lastPLI    time.Time
 	ascBody    []byte
+
+	// Transcoding (compose.go): tc is the compositor, for a VP8 source or
+	// a task. A task's video sources are in srcs, its audio sources in
+	// asrcs; m.video and m.audio then stand for the output.
+	tc       *compositor
+	task     *Task
+	srcs     map[*trackSink]*videoIn
+	asrcs    map[*trackSink]*audioSrc
+	present  []presence
+	mixStart time.Time
+	mixed    int64 // samples (48 kHz) mixed since mixStart
+	mixBuf   []float32
 }
 
 type videoIn struct {
@@ -81,6 +96,11 @@ type videoIn struct {
 	cfg     *videoConfig
 	ended   bool
 	lost    int
+	// tc: the pictures are transcoded (by the compositor); srcNeedKey:
+	// the source's pictures are dropped until its next keyframe.
+	tc         bool
+	srcNeedKey bool
+	lastSrcPLI time.Time
 }
 
 type audioIn struct {
@@ -107,7 +127,7 @@ type outState struct {
 }
 
 func newMuxer(p *Pusher, enc *aac.Encoder) *muxer {
-	return &muxer{
+	m := &muxer{
 		p:       p,
 		log:     p.log,
 		now:     p.cfg.Now,
@@ -115,10 +135,39 @@ func newMuxer(p *Pusher, enc *aac.Encoder) *muxer {
 		il:      interleaver{hold: p.cfg.Hold},
 		ascBody: audioTagBody(aacSequenceHeader, enc.AudioSpecificConfig()),
 	}
+	if t := p.cfg.Task; t != nil {
+		m.task = t
+		m.srcs = map[*trackSink]*videoIn{}
+		m.asrcs = map[*trackSink]*audioSrc{}
+		// The output always has both: a grey or black canvas without
+		// video, silence without audio.
+		m.video = &videoIn{tc: true, needKey: true}
+		m.audio = &audioIn{}
+		m.il.active = [2]bool{true, true}
+		m.startTC(&t.Mode, t.Users)
+	}
+	return m
+}
+
+// startTC starts the compositor (once).
+func (m *muxer) startTC(mode *Mode, users []LayoutUser) {
+	if m.tc != nil {
+		return
+	}
+	m.tc = newCompositor(m.log.With("component", "transcode"), mode, users, func(e encodedPic) bool {
+		return m.p.sendCtl(input{kind: inEncoded, enc: &e})
+	})
+	m.p.comp.Store(m.tc)
+	go m.tc.run()
 }
 
 func (m *muxer) run(quit, end <-chan struct{}) {
 	defer m.aac.close()
+	defer func() {
+		if m.tc != nil {
+			m.tc.stop()
+		}
+	}()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -152,6 +201,10 @@ func (m *muxer) handle(in input) {
 		m.maybeOpen()
 	case inPacket:
 		switch {
+		case m.srcs[in.sink] != nil:
+			m.tcPacket(m.srcs[in.sink], &in)
+		case m.asrcs[in.sink] != nil:
+			m.mixPacket(m.asrcs[in.sink], &in)
 		case m.video != nil && m.video.sink == in.sink:
 			m.videoPacket(m.video, &in)
 		case m.audio != nil && m.audio.sink == in.sink:
@@ -163,12 +216,15 @@ func (m *muxer) handle(in input) {
 		m.outs = append(m.outs, &outState{o: in.out})
 	case inRemoveOut:
 		m.outs = slices.DeleteFunc(m.outs, func(st *outState) bool { return st.o == in.out })
+	case inEncoded:
+		m.encodedPicture(in.enc)
 	}
 	m.release()
 }
 
 func (m *muxer) tick() {
 	m.maybeOpen()
+	m.mix()
 	if v := m.video; v != nil && !v.ended && m.open {
 		need := v.needKey
 		for _, st := range m.outs {
@@ -185,12 +241,20 @@ func (m *muxer) addTrack(s *trackSink) {
 	if m.firstTrack.IsZero() {
 		m.firstTrack = m.now()
 	}
+	if m.task != nil {
+		m.addTaskTrack(s)
+		return
+	}
 	if s.video {
 		if m.video != nil && !m.video.ended {
 			m.log.Warn("second video track of the source ignored")
 			return
 		}
 		m.video = &videoIn{sink: s, clk: newRTPClock(s.t.ClockRate), needKey: true}
+		if vp8 := strings.EqualFold(s.t.Codec, "VP8"); vp8 {
+			m.video.asm.vp8, m.video.tc, m.video.srcNeedKey = true, true, true
+			m.startTC(nil, nil)
+		}
 		m.il.active[1] = true
 	} else {
 		if m.audio != nil && !m.audio.ended {
@@ -214,6 +278,10 @@ func (m *muxer) addTrack(s *trackSink) {
 }
 
 func (m *muxer) endTrack(s *trackSink) {
+	if m.task != nil {
+		m.endTaskTrack(s)
+		return
+	}
 	switch {
 	case m.video != nil && m.video.sink == s:
 		m.video.ended = true
@@ -229,8 +297,8 @@ func (m *muxer) endTrack(s *trackSink) {
 // maybeOpen starts the timeline once every track has a sender report, or
 // SyncWait after the first track: the clock anchor is chosen then.
 func (m *muxer) maybeOpen() {
-	if m.open || m.firstTrack.IsZero() {
-		return
+	if m.open || m.firstTrack.IsZero() || m.task != nil {
+		return // a task opens at its first track (addTaskTrack)
 	}
 	hasSR := func(c *rtpClock) bool { return c.haveSR }
 	both := m.video != nil && m.audio != nil
@@ -262,6 +330,10 @@ func (m *muxer) wantKey() {
 		return
 	}
 	m.lastPLI = now
+	if v.tc {
+		m.tc.forceKey.Store(true) // the encoder makes the keyframe
+		return
+	}
 	v.sink.requestKeyframe()
 }
 
@@ -278,6 +350,10 @@ func (m *muxer) ms(wall time.Time) uint32 {
 }
 
 func (m *muxer) videoPacket(v *videoIn, in *input) {
+	if v.tc {
+		m.tcPacket(v, in)
+		return
+	}
 	v.clk.packet(in.pkt.Timestamp, in.at)
 	aus, lost := v.asm.push(&in.pkt)
 	if lost {

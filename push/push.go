@@ -43,6 +43,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtp"
@@ -79,8 +80,14 @@ type Config struct {
 	// removed while the push runs (AddURL, RemoveURL); with none, the push
 	// waits for the first.
 	URLs []string
-	// Source, when set, is the only uid whose tracks are taken.
+	// Source, when set, is the only uid whose tracks are taken (without
+	// a Task).
 	Source string
+	// Task, when set, makes the push a transcoding task: the pictures of
+	// Task.Users (every publisher if none is listed) composed at the
+	// mode's size, their audio mixed. Without it, a VP8 source is
+	// transcoded to H.264 at its own size and H.264 is passed through.
+	Task *Task
 	// Events receives push_stream_status. Required.
 	Events event.Emitter
 	// Logger gets progress, retries and statistics; nil discards.
@@ -190,6 +197,9 @@ type Pusher struct {
 	workCtx    context.Context
 	workCancel context.CancelFunc
 
+	// comp is the compositor once the media goroutine started one.
+	comp atomic.Pointer[compositor]
+
 	done chan struct{}
 	err  error
 }
@@ -209,6 +219,11 @@ func New(cfg Config) (*Pusher, error) {
 	}
 	if cfg.Events == nil {
 		return nil, errors.New("push: Config.Events is required")
+	}
+	if cfg.Task != nil {
+		if err := ValidateLayout(cfg.Task.Mode, cfg.Task.Users); err != nil {
+			return nil, err
+		}
 	}
 	cfg.withDefaults()
 	enc, err := aac.New(aac.Options{SampleRate: aacRate, Channels: aacChannels, BitRate: aacBitRate})
@@ -329,7 +344,10 @@ func (p *Pusher) URLs() []string {
 // of the source are taken; any other codec ends the push with
 // INTERNEL_ERROR and ErrUnsupportedCodec.
 func (p *Pusher) HandleTrack(t *engine.RemoteTrack) engine.PacketSink {
-	if p.cfg.Source != "" && t.UID != p.cfg.Source {
+	switch task := p.cfg.Task; {
+	case task != nil && !task.wants(t.UID):
+		return nil
+	case task == nil && p.cfg.Source != "" && t.UID != p.cfg.Source:
 		return nil
 	}
 	select {
@@ -339,9 +357,10 @@ func (p *Pusher) HandleTrack(t *engine.RemoteTrack) engine.PacketSink {
 	}
 	video := t.Kind == "video"
 	switch {
-	case video && strings.EqualFold(t.Codec, "H264"), t.Kind == "audio" && strings.EqualFold(t.Codec, "opus"):
+	case video && (strings.EqualFold(t.Codec, "H264") || strings.EqualFold(t.Codec, "VP8")),
+		t.Kind == "audio" && strings.EqualFold(t.Codec, "opus"):
 	default:
-		err := fmt.Errorf("%w: %s of %s is %s; RTMP carries H.264 video and AAC audio, and video is not transcoded (publish with --video-codec h264)",
+		err := fmt.Errorf("%w: %s of %s is %s; roomctl pushes H.264 and VP8 video (VP8 transcoded to H.264) and Opus audio (transcoded to AAC)",
 			ErrUnsupportedCodec, t.Kind, t.UID, t.Codec)
 		p.log.Error("cannot push the source", "err", err)
 		p.requestStop(stopRequest{status: StatusInternal, err: err})
@@ -432,6 +451,10 @@ func (p *Pusher) supervise() {
 		close(p.mediaQuit)
 		<-p.mediaDone
 	}
+	if c := p.comp.Load(); c != nil {
+		<-c.done
+		p.log.Info("transcoding statistics", "encoded", c.encoded.Load(), "skipped", c.skipped.Load(), "source_pictures_dropped", c.dropped.Load())
+	}
 	p.workCancel()
 	for _, o := range outs {
 		<-o.exited
@@ -494,10 +517,12 @@ func (s *trackSink) SenderReport(ntp time.Time, rtpTime uint32) {
 // back as new tracks, and when the engine stops the command ends the push.
 func (s *trackSink) Close(reason engine.EndReason) {
 	s.p.sendCtl(input{kind: inTrackEnd, sink: s})
-	switch reason {
-	case engine.ReasonStreamRemoved:
+	switch {
+	case s.p.cfg.Task != nil:
+		// A task goes on when a user leaves: its cell goes or turns grey.
+	case reason == engine.ReasonStreamRemoved:
 		s.p.SourceGone()
-	case engine.ReasonSessionLost:
+	case reason == engine.ReasonSessionLost:
 		s.p.log.Warn("room session lost; the push waits for the source to come back", "source", s.t.UID)
 	}
 }

@@ -3,7 +3,9 @@ package media
 import (
 	"fmt"
 	"image"
+	"image/color"
 	"io"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,7 +72,11 @@ func openVideoTest(cfg TestConfig) (*videoDriverSource, error) {
 		// VideoRecord closes the driver itself when it fails.
 		return nil, fmt.Errorf("record %s: %w", videoTestLabel, err)
 	}
-	return &videoDriverSource{driverSource: driverSource{d: d}, r: r}, nil
+	vs := &videoDriverSource{driverSource: driverSource{d: d}, r: r}
+	if c := cfg.Colour; c != nil {
+		vs.solid = solidPicture(cfg.Width, cfg.Height, *c)
+	}
+	return vs, nil
 }
 
 func openAudioTest() (*audioDriverSource, error) {
@@ -132,7 +138,21 @@ func (s *driverSource) Close() error {
 
 type videoDriverSource struct {
 	driverSource
-	r video.Reader
+	r     video.Reader
+	solid *image.YCbCr // replaces the pattern when set
+}
+
+// solidPicture is a w x h picture of one colour, 4:2:0.
+func solidPicture(w, h int, c color.RGBA) *image.YCbCr {
+	img := image.NewYCbCr(image.Rect(0, 0, w, h), image.YCbCrSubsampleRatio420)
+	y, cb, cr := color.RGBToYCbCr(c.R, c.G, c.B)
+	for i := range img.Y {
+		img.Y[i] = y
+	}
+	for i := range img.Cb {
+		img.Cb[i], img.Cr[i] = cb, cr
+	}
+	return img
 }
 
 // Read returns io.EOF once closed, which ends the track: mediadevices'
@@ -143,7 +163,12 @@ func (s *videoDriverSource) Read() (image.Image, func(), error) {
 	if s.closed {
 		return nil, func() {}, io.EOF
 	}
-	return s.r.Read()
+	img, release, err := s.r.Read() // paces the frames
+	if err != nil || s.solid == nil {
+		return img, release, err
+	}
+	release()
+	return s.solid, func() {}, nil
 }
 
 // defaultToneVolume is the peak of audiotest's sine in percent of full
@@ -154,6 +179,10 @@ type audioDriverSource struct {
 	driverSource
 	r      audio.Reader
 	volume atomic.Int32 // peak of the tone, percent of full scale
+	// toneHz, when not 0, replaces the driver's 480 Hz with a sine of
+	// that frequency (same amplitude); phase runs on across reads.
+	toneHz int
+	phase  float64
 }
 
 func (s *audioDriverSource) setVolume(v int) {
@@ -171,6 +200,17 @@ func (s *audioDriverSource) Read() (wave.Audio, func(), error) {
 	a, release, err := s.r.Read()
 	if err != nil {
 		return a, release, err
+	}
+	if f, ok := a.(*wave.Float32Interleaved); ok && s.toneHz != 0 {
+		ch := f.ChunkInfo().Channels
+		step := 2 * math.Pi * float64(s.toneHz) / float64(f.ChunkInfo().SamplingRate)
+		for i := 0; i+ch <= len(f.Data); i += ch {
+			v := float32(0.25 * math.Sin(s.phase))
+			for c := range ch {
+				f.Data[i+c] = v
+			}
+			s.phase = math.Mod(s.phase+step, 2*math.Pi)
+		}
 	}
 	if v := s.volume.Load(); v != defaultToneVolume {
 		if f, ok := a.(*wave.Float32Interleaved); ok {

@@ -2,6 +2,7 @@ package media
 
 import (
 	"fmt"
+	"image/color"
 	"strings"
 	"time"
 
@@ -40,6 +41,12 @@ type TestConfig struct {
 	// 100; 0 means the default, 25 (mediadevices' audiotest tone as is).
 	// The source's SetToneVolume changes it while publishing, 0 included.
 	ToneVolume int
+	// ToneHz is the tone's frequency, 20 to 20000; 0 means audiotest's
+	// own 480 Hz.
+	ToneHz int
+	// Colour, when set, replaces the moving pattern with a picture of one
+	// colour (sRGB), for tests that look for a source in a composition.
+	Colour *color.RGBA
 }
 
 const (
@@ -85,6 +92,9 @@ func (c *TestConfig) withDefaults() error {
 	}
 	if c.ToneVolume < 0 || c.ToneVolume > 100 {
 		return fmt.Errorf("%w: tone volume %d (0 to 100)", ErrInvalidConfig, c.ToneVolume)
+	}
+	if c.ToneHz != 0 && (c.ToneHz < 20 || c.ToneHz > 20000) {
+		return fmt.Errorf("%w: tone frequency %d Hz (20 to 20000)", ErrInvalidConfig, c.ToneHz)
 	}
 	if c.Bitrate < 1 || c.Bitrate > 50000 {
 		return fmt.Errorf("%w: bitrate %d kb/s (1 to 50000)", ErrInvalidConfig, c.Bitrate)
@@ -135,6 +145,7 @@ func NewTestSource(cfg TestConfig) (Source, error) {
 			return nil, err
 		}
 		src.setVolume(cfg.ToneVolume)
+		src.toneHz = cfg.ToneHz
 		s.audio = src
 		track := mediadevices.NewAudioTrack(src, mediadevices.NewCodecSelector(mediadevices.WithAudioEncoders(&params)))
 		info := TrackInfo{Kind: KindAudio, Codec: CodecOpus, SampleRate: 48000, Channel: 1, Bitrate: testAudioBitrate}
