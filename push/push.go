@@ -6,8 +6,16 @@
 // video is passed through (RTP → access units → AVCC, with an avcC
 // sequence header); Opus audio is decoded (pion/opus), resampled to
 // 44.1 kHz and encoded to AAC-LC stereo 128 kb/s (push/aac, libavcodec),
-// since RTMP/FLV carries H.264 and AAC. VP8 video is refused
-// (ErrUnsupportedCodec, INTERNEL_ERROR): transcoding video is out of scope.
+// since RTMP/FLV carries H.264 and AAC. VP8 video is transcoded to H.264
+// (compose.go, push/vcodec) at the source's size; other codecs are refused
+// (ErrUnsupportedCodec, INTERNEL_ERROR).
+//
+// With a Task (the SDK's live transcoding), several users' pictures are
+// composed on a canvas of the task's mode, in a grid or at given cells,
+// and encoded on a ticker at the mode's frame rate; their Opus audio is
+// decoded, mixed (a small jitter buffer per user, dsp.Limit on the sum)
+// and encoded on the wall clock. Users who come and go are drawn and
+// removed live; the task ends only when stopped.
 //
 // Timing: every track's RTP clock is mapped to wall-clock time, through
 // RTCP sender reports when all tracks have one within SyncWait, else from

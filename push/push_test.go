@@ -498,17 +498,18 @@ func TestPushTrackEndReasons(t *testing.T) {
 	}
 }
 
-// VP8 cannot go to RTMP: the push ends with INTERNEL_ERROR.
-func TestPushRefusesVP8(t *testing.T) {
+// VP9 cannot be pushed (only H.264 and VP8 video are): the push ends with
+// INTERNEL_ERROR.
+func TestPushRefusesVP9(t *testing.T) {
 	checkLeaks(t)
 	log := newStatusLog()
 	url := "rtmp://127.0.0.1:1/live/k"
 	p := newTestPusher(t, log, url)
-	if s := p.HandleTrack(&engine.RemoteTrack{UID: "alice", Kind: "video", Codec: "VP8", ClockRate: 90000}); s != nil {
-		t.Fatal("VP8 track accepted")
+	if s := p.HandleTrack(&engine.RemoteTrack{UID: "alice", Kind: "video", Codec: "VP9", ClockRate: 90000}); s != nil {
+		t.Fatal("VP9 track accepted")
 	}
 	<-p.Done()
-	if err := p.Err(); !errors.Is(err, ErrUnsupportedCodec) || !strings.Contains(err.Error(), "VP8") {
+	if err := p.Err(); !errors.Is(err, ErrUnsupportedCodec) || !strings.Contains(err.Error(), "VP9") {
 		t.Errorf("Err %v", err)
 	}
 	_ = p.Close()

@@ -12,7 +12,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # to cut loopback media in the resilience tests, PulseAudio (daemon, pactl,
 # pacat) for the device and capture tests, iproute2 for the browser tests'
 # network namespace, redis-server for the two-node LiveKit tests.
-PKGS=(gcc pkg-config libvpx-dev ffmpeg mkvtoolnix jq python3 ca-certificates git nftables nginx libnginx-mod-rtmp libavcodec-dev libavutil-dev chromium pulseaudio pulseaudio-utils iproute2 redis-server)
+PKGS=(gcc pkg-config libvpx-dev ffmpeg mkvtoolnix jq python3 ca-certificates git nftables nginx libnginx-mod-rtmp libavcodec-dev libavutil-dev libswscale-dev chromium pulseaudio pulseaudio-utils iproute2 redis-server)
 
 missing=()
 for p in "${PKGS[@]}"; do

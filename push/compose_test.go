@@ -1,0 +1,184 @@
+package push
+
+import (
+	"bytes"
+	"encoding/binary"
+	"io"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/roomctl/roomctl/push/vcodec"
+)
+
+// vp8Frames splits the red test clip (IVF) of push/vcodec into frames.
+func vp8Frames(t *testing.T) [][]byte {
+	t.Helper()
+	b, err := os.ReadFile("vcodec/testdata/red.ivf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(b, []byte("DKIF")) {
+		t.Fatal("red.ivf is not IVF")
+	}
+	var out [][]byte
+	for b = b[32:]; len(b) >= 12; {
+		n := int(binary.LittleEndian.Uint32(b))
+		out = append(out, b[12:12+n])
+		b = b[12+n:]
+	}
+	return out
+}
+
+// lastPicture decodes what the compositor encoded and returns the last
+// picture drawn on a canvas of its size.
+func lastPicture(t *testing.T, pics []encodedPic, w, h int) *vcodec.Canvas {
+	t.Helper()
+	d, err := vcodec.NewDecoder("h264")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	c, _ := vcodec.NewCanvas(w, h)
+	t.Cleanup(c.Close)
+	var s vcodec.Scaler
+	defer s.Close()
+	got := false
+	for _, p := range pics {
+		f, err := d.Decode(p.annexB)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f != nil {
+			if f.Width() != w || f.Height() != h {
+				t.Fatalf("picture %dx%d, want %dx%d", f.Width(), f.Height(), w, h)
+			}
+			if err := s.Draw(f, c, 0, 0, w, h); err != nil {
+				t.Fatal(err)
+			}
+			got = true
+		}
+	}
+	if !got {
+		t.Fatal("nothing decoded")
+	}
+	return c
+}
+
+func near(a, b vcodec.YUV) bool {
+	d := func(x, y uint8) bool { return int(x)-int(y) <= 12 && int(y)-int(x) <= 12 }
+	return d(a.Y, b.Y) && d(a.U, b.U) && d(a.V, b.V)
+}
+
+// A task of mode 1 with two users, one publishing (red VP8) and one
+// publishing audio only: the encoded picture has red in the left cell of
+// the grid, the grey of a user without video in the right one; then the
+// second user goes and the first fills the picture. Keyframes come every
+// two seconds of ticks and on request.
+func TestCompositorTaskGrid(t *testing.T) {
+	mode, _ := LookupMode(1) // 320x180, 15 fps
+	pics := make(chan encodedPic, 1024)
+	c := newCompositor(slog.New(slog.NewTextHandler(io.Discard, nil)), &mode, nil, func(e encodedPic) bool {
+		pics <- e
+		return true
+	})
+	go c.run()
+	defer func() { c.stop(); <-c.done }()
+	c.setPresence([]presence{{uid: "a", hasVideo: true}, {uid: "b"}})
+	c.open()
+	var keys atomic.Int32
+	for i, f := range vp8Frames(t) {
+		c.push(srcFrame{uid: "a", codec: "VP8", data: f, key: i == 0, arrival: time.Now(),
+			requestKeyframe: func() { keys.Add(1) }})
+	}
+	collect := func(n int) []encodedPic {
+		var out []encodedPic
+		deadline := time.After(10 * time.Second)
+		for len(out) < n {
+			select {
+			case p := <-pics:
+				out = append(out, p)
+			case <-deadline:
+				t.Fatalf("%d of %d pictures encoded", len(out), n)
+			}
+		}
+		return out
+	}
+	first := collect(8)
+	if !first[0].key {
+		t.Error("the first picture is not a keyframe")
+	}
+	pic := lastPicture(t, first, 320, 180)
+	if got, want := pic.At(80, 90), vcodec.RGB(255, 0, 0); !near(got, want) {
+		t.Errorf("left cell (a): %v, want red %v", got, want)
+	}
+	if got := pic.At(240, 90); !near(got, noVideo) {
+		t.Errorf("right cell (b, no video): %v, want grey %v", got, noVideo)
+	}
+
+	// b leaves: a alone fills the picture (4:3 in 16:9: bars at the sides).
+	c.setPresence([]presence{{uid: "a", hasVideo: true}})
+	c.forceKey.Store(true)
+	more := collect(4)
+	pic = lastPicture(t, append(first, more...), 320, 180)
+	if got, want := pic.At(160, 90), vcodec.RGB(255, 0, 0); !near(got, want) {
+		t.Errorf("centre (a alone): %v, want red %v", got, want)
+	}
+	if got := pic.At(10, 90); !near(got, background) {
+		t.Errorf("bar left of a: %v, want black %v", got, background)
+	}
+	sawKey := false
+	for _, p := range more {
+		sawKey = sawKey || p.key
+	}
+	if !sawKey {
+		t.Error("a requested keyframe did not come")
+	}
+	if keys.Load() != 0 {
+		t.Errorf("%d keyframe requests to a source that started on a keyframe", keys.Load())
+	}
+}
+
+// A single restream starts at the source's first keyframe, keeps its size
+// and its timestamps.
+func TestCompositorSingle(t *testing.T) {
+	pics := make(chan encodedPic, 64)
+	c := newCompositor(slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil, func(e encodedPic) bool {
+		pics <- e
+		return true
+	})
+	go c.run()
+	defer func() { c.stop(); <-c.done }()
+	frames := vp8Frames(t)
+	var asked atomic.Int32
+	t0 := time.Now()
+	// An inter frame first: dropped, and a keyframe asked for.
+	c.push(srcFrame{uid: "a", codec: "VP8", data: frames[1], wall: t0, requestKeyframe: func() { asked.Add(1) }})
+	for i, f := range frames {
+		c.push(srcFrame{uid: "a", codec: "VP8", data: f, key: i == 0, wall: t0.Add(time.Duration(i+1) * 33 * time.Millisecond)})
+	}
+	var got []encodedPic
+	deadline := time.After(10 * time.Second)
+	for len(got) < len(frames) {
+		select {
+		case p := <-pics:
+			got = append(got, p)
+		case <-deadline:
+			t.Fatalf("%d of %d pictures encoded", len(got), len(frames))
+		}
+	}
+	if asked.Load() != 1 {
+		t.Errorf("%d keyframe requests for a stream that began with an inter frame, want 1", asked.Load())
+	}
+	for i, p := range got {
+		if want := t0.Add(time.Duration(i+1) * 33 * time.Millisecond); !p.wall.Equal(want) {
+			t.Errorf("picture %d at %v, want the source's %v", i, p.wall.Sub(t0), want.Sub(t0))
+		}
+	}
+	pic := lastPicture(t, got, 160, 120)
+	if px, want := pic.At(80, 60), vcodec.RGB(255, 0, 0); !near(px, want) {
+		t.Errorf("restreamed picture: %v, want red %v", px, want)
+	}
+}
