@@ -401,16 +401,18 @@ func (c *compositor) latestArrival() time.Time {
 }
 
 // encode encodes the canvas as the picture at pts ms and hands the access
-// units over. A single restream asks for an IDR every keyEvery of its
-// timestamps; a task's GOP is x264's fixed keyint. Both force one when an
-// output needs it (forceKey).
+// units over. An IDR is asked for every keyEvery of timestamps (x264's
+// keyint, in pictures, does the same for a task while no tick is skipped;
+// when the encoder falls behind, the GOP stays 2 s long in time, which
+// is what players joining the stream wait for), and when an output needs
+// one (forceKey).
 func (c *compositor) encode(pts int64, wall, arrival time.Time) {
 	if c.hadPTS && pts <= c.lastPTS {
 		pts = c.lastPTS + 1 // x264 wants increasing timestamps
 	}
 	c.lastPTS, c.hadPTS = pts, true
 	key := c.forceKey.Swap(false)
-	if c.mode == nil && (!c.hadKey || time.Duration(pts-c.lastKey)*time.Millisecond >= keyEvery) {
+	if !c.hadKey || time.Duration(pts-c.lastKey)*time.Millisecond >= keyEvery {
 		key = true
 	}
 	var err error

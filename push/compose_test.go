@@ -182,3 +182,55 @@ func TestCompositorSingle(t *testing.T) {
 		t.Errorf("restreamed picture: %v, want red %v", px, want)
 	}
 }
+
+// Placed users are drawn in zOrder: a (z 1) covers the whole picture and
+// hides b (z 0) under it; c is listed but absent and has no cell.
+func TestCompositorPlacedZOrder(t *testing.T) {
+	mode, _ := LookupMode(1) // 320x180
+	users := []LayoutUser{
+		{UID: "a", Placed: true, X: 0, Y: 0, W: 320, H: 180, Z: 1, Crop: true},
+		{UID: "b", Placed: true, X: 0, Y: 0, W: 160, H: 90},
+		{UID: "c", Placed: true, X: 160, Y: 90, W: 160, H: 90, Z: 5},
+	}
+	if err := ValidateLayout(mode, users); err != nil {
+		t.Fatal(err)
+	}
+	pics := make(chan encodedPic, 1024)
+	c := newCompositor(slog.New(slog.NewTextHandler(io.Discard, nil)), &mode, users, func(e encodedPic) bool {
+		pics <- e
+		return true
+	})
+	present := []presence{{uid: "b"}, {uid: "a", hasVideo: true}}
+	canvas, _ := vcodec.NewCanvas(320, 180)
+	c.canvas = canvas
+	cells := c.layout(present)
+	c.canvas = nil
+	canvas.Close()
+	if len(cells) != 2 || cells[0].uid != "b" || cells[1].uid != "a" {
+		t.Fatalf("cells %+v, want b then a (z order), no c", cells)
+	}
+	go c.run()
+	defer func() { c.stop(); <-c.done }()
+	c.setPresence(present)
+	c.open()
+	for i, f := range vp8Frames(t) {
+		c.push(srcFrame{uid: "a", codec: "VP8", data: f, key: i == 0, arrival: time.Now()})
+	}
+	var got []encodedPic
+	deadline := time.After(10 * time.Second)
+	for len(got) < 8 {
+		select {
+		case p := <-pics:
+			got = append(got, p)
+		case <-deadline:
+			t.Fatalf("%d pictures encoded", len(got))
+		}
+	}
+	pic := lastPicture(t, got, 320, 180)
+	red := vcodec.RGB(255, 0, 0)
+	for _, pt := range [][2]int{{80, 45}, {240, 135}, {4, 4}} {
+		if px := pic.At(pt[0], pt[1]); !near(px, red) {
+			t.Errorf("at %v: %v, want a's red on top (cropped to fill)", pt, px)
+		}
+	}
+}
