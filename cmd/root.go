@@ -154,7 +154,7 @@ name in upper case with '-' as '_' (--app-secret: ROOMCTL_APP_SECRET).
 	root.SetOut(s.ErrOut) // help and usage are human text: stderr
 	root.SetErr(s.ErrOut)
 	root.AddCommand(newServeCmd(s), newTokenCmd(s), newJoinCmd(s), newSchemaCmd(s), newPushRTMPCmd(s))
-	root.AddCommand(newRecordCmd(s), newMixAudioCmd(s), newDevicesCmd(s))
+	root.AddCommand(newRecordCmd(s), newMixAudioCmd(s), newDevicesCmd(s), newLoadCmd(s))
 	return root
 }
 

@@ -64,6 +64,12 @@ const (
 	// result} or {id, method, error: {code, message}}. A script reads its
 	// replies whatever --events says: the Sink always prints it.
 	Reply = "reply"
+	// LoadTick is one second of `roomctl load`: {t, started, joined,
+	// failed, receiving, subscribers, packets, kbps, lost, loss, joinMs,
+	// firstVideoMs} (internal/load.Tick).
+	LoadTick = "load_tick"
+	// LoadSummary ends `roomctl load` (internal/load.Summary).
+	LoadSummary = "load_summary"
 )
 
 // SDK lists the 28 callback names of the SDK page, in its order.
@@ -78,7 +84,7 @@ var SDK = []string{
 }
 
 // Extensions lists roomctl's own event names.
-var Extensions = []string{ServerListening, RecordingFileOpened, RecordingFileClosed, RecordingError, StartMixingFail, Device, Reply}
+var Extensions = []string{ServerListening, RecordingFileOpened, RecordingFileClosed, RecordingError, StartMixingFail, Device, Reply, LoadTick, LoadSummary}
 
 // Known reports whether name is an SDK callback or a documented extension.
 func Known(name string) bool {

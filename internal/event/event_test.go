@@ -164,6 +164,13 @@ func TestSchema(t *testing.T) {
 		StartMixingFail: MixingFail{Error: "jingle.mp3: not an audio file"},
 		RecordingError:  map[string]any{"uid": "a", "roomId": "r", "path": "/rec", "error": "no space left on device"},
 		Reply:           ReplyData{ID: json.RawMessage(`7`), Method: "getSessionStats", Result: json.RawMessage(`{"duration":3}`)},
+		// internal/load owns these payloads.
+		LoadTick: map[string]any{"t": 3.0, "started": 11, "joined": 11, "failed": 0, "receiving": 10, "subscribers": 10,
+			"packets": 1200, "kbps": 10240.5, "lost": 3, "loss": 0.0025,
+			"joinMs": map[string]any{"n": 11, "p50": 30.1, "p90": 40, "p99": 41, "max": 41.2}},
+		LoadSummary: map[string]any{"seconds": 30.0, "rooms": 1, "publishers": 1, "subscribers": 10, "joined": 11, "failed": 0,
+			"packets": 36000, "bytes": 36000000, "lost": 0, "loss": 0, "kbps": 10000,
+			"firstVideoMs": map[string]any{"n": 10, "p50": 80, "p90": 90, "p99": 95, "max": 95}},
 	}
 	for _, name := range append(append([]string{}, SDK...), Extensions...) {
 		if _, ok := good[name]; !ok {
