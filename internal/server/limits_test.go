@@ -180,11 +180,7 @@ func TestSubscribeOfferBounded(t *testing.T) {
 		p.pub = &publisher{sources: map[string]*source{}}
 		for kind, codec := range map[string]webrtc.RTPCodecCapability{"audio": opus, "video": h264} {
 			src := &source{s: s, uid: uid, kind: kind}
-			l, err := webrtc.NewTrackLocalStaticRTP(codec, uid+"-"+kind, uid)
-			if err != nil {
-				t.Fatal(err)
-			}
-			src.local.Store(l)
+			src.local.Store(newFanoutTrack(codec, uid+"-"+kind, uid))
 			p.pub.sources[kind] = src
 		}
 		r.parts[uid] = p

@@ -38,8 +38,8 @@ type source struct {
 	kind string
 	pc   *webrtc.PeerConnection // the publish PC, for RTCP upstream
 
-	local atomic.Pointer[webrtc.TrackLocalStaticRTP] // nil while not declared
-	ssrc  atomic.Uint32                              // the publisher's SSRC, 0 until the track arrives
+	local atomic.Pointer[fanoutTrack] // nil while not declared
+	ssrc  atomic.Uint32               // the publisher's SSRC, 0 until the track arrives
 
 	mu        sync.Mutex
 	lastPLI   time.Time
@@ -187,12 +187,7 @@ func (r *room) publishLocked(p *participant, m *signal.Message, cl *cleanup) {
 		if l := src.local.Load(); l != nil && sameCodec(l.Codec(), d.codec.RTPCodecCapability) {
 			continue
 		}
-		l, err := webrtc.NewTrackLocalStaticRTP(d.codec.RTPCodecCapability, p.uid+"-"+kind, p.uid)
-		if err != nil {
-			r.s.log.Error("create forwarding track", "room", r.id, "uid", p.uid, "err", err)
-			continue
-		}
-		src.local.Store(l)
+		src.local.Store(newFanoutTrack(d.codec.RTPCodecCapability, p.uid+"-"+kind, p.uid))
 		changed = true
 	}
 	st := signal.Stream{UID: p.uid, RoomID: r.id, Tracks: tracks}
@@ -292,8 +287,7 @@ func (r *room) forward(p *participant, pub *publisher, remote *webrtc.TrackRemot
 		pkt.Extension = false
 		pkt.Extensions = nil
 		pkt.ExtensionProfile = 0
-		// A write fails only for subscribers that are going away.
-		_ = l.WriteRTP(pkt)
+		l.WriteRTP(pkt)
 	}
 }
 
@@ -337,14 +331,27 @@ func (src *source) sendPLI() {
 	}
 }
 
-// forwardNack passes a subscriber's NACK on to the publisher. Sequence numbers
-// are the publisher's, since forwarding keeps them.
-func (src *source) forwardNack(n *rtcp.TransportLayerNack) {
+// resend answers a subscriber's NACK from the forwarding track's ring and
+// asks the publisher for what the ring no longer holds.
+func (src *source) resend(n *rtcp.TransportLayerNack) {
+	l := src.local.Load()
+	if l == nil {
+		return
+	}
+	if missing := l.Resend(n.MediaSSRC, n.Nacks); len(missing) > 0 {
+		src.forwardNack(rtcp.NackPairsFromSequenceNumbers(missing))
+	}
+}
+
+// forwardNack asks the publisher to send packets again (its retransmission
+// goes to every subscriber). Sequence numbers are the publisher's, since
+// forwarding keeps them.
+func (src *source) forwardNack(nacks []rtcp.NackPair) {
 	ssrc := src.ssrc.Load()
 	if ssrc == 0 {
 		return
 	}
-	up := &rtcp.TransportLayerNack{MediaSSRC: ssrc, Nacks: n.Nacks}
+	up := &rtcp.TransportLayerNack{MediaSSRC: ssrc, Nacks: nacks}
 	if err := src.pc.WriteRTCP([]rtcp.Packet{up}); err != nil {
 		src.s.log.Debug("forward nack", "uid", src.uid, "err", err)
 	}

@@ -6,7 +6,8 @@
 // Each participant has up to two PeerConnections: "publish", on which the
 // client offers what it sends, and "subscribe", on which the server offers
 // the tracks of the others. Every published track is forwarded through one
-// webrtc.TrackLocalStaticRTP shared by all of its subscribers.
+// fanoutTrack shared by all of its subscribers, which also answers their
+// NACKs from one retransmission ring per track (fanout.go).
 //
 // Concurrency: the server lock guards the room map; each room has one lock
 // that guards its participants, their PeerConnection bookkeeping and their
@@ -133,8 +134,9 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	now    func() time.Time
-	api    *webrtc.API
-	udpMux io.Closer // nil without Config.UDPPort
+	api    *webrtc.API // publish PeerConnections
+	subAPI *webrtc.API // subscribe PeerConnections (newAPI)
+	udpMux io.Closer   // nil without Config.UDPPort
 	// ownAddrs are this host's addresses, allowed by default as ICE
 	// candidates of clients on this host (see allowList).
 	ownAddrs []netip.Prefix
@@ -224,7 +226,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
-	api, mux, err := newAPI(cfg.UDPPort, cfg.ICE, s.log)
+	api, subAPI, mux, err := newAPI(cfg.UDPPort, cfg.ICE, s.log)
 	if err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
@@ -235,7 +237,7 @@ func New(cfg Config) (*Server, error) {
 	cfg.ICE.Log(s.log, "port", port)
 	s.log.Info("connection limits", "max_conns", cfg.MaxConns, "max_unjoined_per_ip", cfg.MaxUnjoinedPerIP,
 		"join_timeout", cfg.JoinTimeout, "idle_timeout", cfg.IdleTimeout)
-	s.api, s.udpMux = api, mux
+	s.api, s.subAPI, s.udpMux = api, subAPI, mux
 
 	hm := http.NewServeMux()
 	hm.HandleFunc("GET "+signal.Path, s.serveWS)

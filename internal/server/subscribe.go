@@ -15,7 +15,7 @@ import (
 // offers the tracks of the others.
 type subscriber struct {
 	pc      *webrtc.PeerConnection
-	senders map[*webrtc.TrackLocalStaticRTP]subTrack
+	senders map[*fanoutTrack]subTrack
 
 	// At most one offer is in flight; a change meanwhile sets dirty and is
 	// offered once the answer is in.
@@ -60,7 +60,7 @@ func (r *room) syncSubs(q *participant) {
 		return
 	}
 	type want struct {
-		local *webrtc.TrackLocalStaticRTP
+		local *fanoutTrack
 		src   *source
 	}
 	var wants []want
@@ -148,13 +148,13 @@ func (r *room) syncSubs(q *participant) {
 // subTransceiver returns a transceiver of q's subscribe PeerConnection that
 // sends local: a free one of its kind when there is one, else a new one
 // unless the PeerConnection has maxSubscribeMediaSections already (nil).
-func (r *room) subTransceiver(q *participant, local *webrtc.TrackLocalStaticRTP) (*webrtc.RTPTransceiver, error) {
+func (r *room) subTransceiver(q *participant, local *fanoutTrack) (*webrtc.RTPTransceiver, error) {
 	sub := q.sub
 	for i, tr := range sub.free {
 		if tr.Kind() != local.Kind() {
 			continue
 		}
-		sender, err := r.s.api.NewRTPSender(local, sub.pc.SCTP().Transport())
+		sender, err := r.s.subAPI.NewRTPSender(local, sub.pc.SCTP().Transport())
 		if err != nil {
 			return nil, fmt.Errorf("new sender: %w", err)
 		}
@@ -174,7 +174,7 @@ func (r *room) subTransceiver(q *participant, local *webrtc.TrackLocalStaticRTP)
 }
 
 func (r *room) newSubscriber(q *participant) *subscriber {
-	pc, err := r.s.api.NewPeerConnection(webrtc.Configuration{})
+	pc, err := r.s.subAPI.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		r.s.log.Error("create subscribe peer connection", "room", r.id, "uid", q.uid, "err", err)
 		q.sendError(signal.ErrInternal, "cannot create peer connection")
@@ -187,7 +187,7 @@ func (r *room) newSubscriber(q *participant) *subscriber {
 			r.subscriberConnected(q, pc)
 		}
 	})
-	return &subscriber{pc: pc, senders: make(map[*webrtc.TrackLocalStaticRTP]subTrack)}
+	return &subscriber{pc: pc, senders: make(map[*fanoutTrack]subTrack)}
 }
 
 // subscriberConnected asks for keyframes of every video q receives, now that
@@ -304,7 +304,7 @@ func readSenderRTCP(sender *webrtc.RTPSender, src *source) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				src.requestKeyframe()
 			case *rtcp.TransportLayerNack:
-				src.forwardNack(pk)
+				src.resend(pk)
 			}
 		}
 	}

@@ -13,21 +13,16 @@ import (
 	"github.com/roomctl/roomctl/internal/pionlog"
 )
 
-// newAPI builds the pion API every PeerConnection of the server is made
-// with: default codecs and interceptors, ICE as addrs says (over UDP/IPv4
-// with loopback candidates and without mDNS, so that it works on a machine
-// whose only network is 127.0.0.1), and one shared UDP port when
-// udpPort > 0, bound on the addresses addrs keeps only.
-func newAPI(udpPort int, addrs iceopt.Config, log *slog.Logger) (*webrtc.API, io.Closer, error) {
+// newAPI builds the two pion APIs of the server: pub for publish
+// PeerConnections (default codecs and interceptors: NACK generator, RTCP
+// receiver reports, TWCC feedback, stats) and sub for subscribe
+// PeerConnections (the same without the NACK responder, whose per-subscriber
+// copy of every packet fanoutTrack's shared ring replaces). Both have ICE as
+// addrs says (over UDP/IPv4 with loopback candidates and without mDNS, so
+// that it works on a machine whose only network is 127.0.0.1) and share one
+// UDP port when udpPort > 0, bound on the addresses addrs keeps only.
+func newAPI(udpPort int, addrs iceopt.Config, log *slog.Logger) (pub, sub *webrtc.API, _ io.Closer, _ error) {
 	lf := pionlog.Factory(log)
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterDefaultCodecs(); err != nil {
-		return nil, nil, fmt.Errorf("register codecs: %w", err)
-	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptorsWithOptions(me, ir, webrtc.WithInterceptorLoggerFactory(lf)); err != nil {
-		return nil, nil, fmt.Errorf("register interceptors: %w", err)
-	}
 	se := webrtc.SettingEngine{LoggerFactory: lf}
 	addrs.Apply(&se)
 	var mux io.Closer
@@ -35,12 +30,48 @@ func newAPI(udpPort int, addrs iceopt.Config, log *slog.Logger) (*webrtc.API, io
 		opts := append(addrs.UDPMuxOptions(), ice.UDPMuxFromPortWithLogger(lf.NewLogger("udpmux")))
 		m, err := ice.NewMultiUDPMuxFromPort(udpPort, opts...)
 		if err != nil {
-			return nil, nil, fmt.Errorf("listen on udp port %d: %w", udpPort, err)
+			return nil, nil, nil, fmt.Errorf("listen on udp port %d: %w", udpPort, err)
 		}
 		se.SetICEUDPMux(m)
 		mux = m
 	}
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir),
-		webrtc.WithSettingEngine(se))
-	return api, mux, nil
+	fail := func(err error) (*webrtc.API, *webrtc.API, io.Closer, error) {
+		if mux != nil {
+			_ = mux.Close()
+		}
+		return nil, nil, nil, err
+	}
+
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		return fail(fmt.Errorf("register codecs: %w", err))
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptorsWithOptions(me, ir, webrtc.WithInterceptorLoggerFactory(lf)); err != nil {
+		return fail(fmt.Errorf("register interceptors: %w", err))
+	}
+	pub = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+
+	sme := &webrtc.MediaEngine{}
+	if err := sme.RegisterDefaultCodecs(); err != nil {
+		return fail(fmt.Errorf("register codecs: %w", err))
+	}
+	sir := &interceptor.Registry{}
+	// NACK and PLI stay negotiated: subscribers send NACKs (answered by
+	// fanoutTrack.Resend) and PLIs (passed to the publisher).
+	sme.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeVideo)
+	sme.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
+	steps := []func() error{
+		func() error { return webrtc.ConfigureRTCPReports(sir) }, // sender reports: A/V sync
+		func() error { return webrtc.ConfigureSimulcastExtensionHeaders(sme) },
+		func() error { return webrtc.ConfigureStatsInterceptor(sir) },
+		func() error { return webrtc.ConfigureTWCCSender(sme, sir) },
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return fail(fmt.Errorf("register subscribe interceptors: %w", err))
+		}
+	}
+	sub = webrtc.NewAPI(webrtc.WithMediaEngine(sme), webrtc.WithInterceptorRegistry(sir), webrtc.WithSettingEngine(se))
+	return pub, sub, mux, nil
 }
