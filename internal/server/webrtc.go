@@ -16,8 +16,11 @@ import (
 // newAPI builds the two pion APIs of the server: pub for publish
 // PeerConnections (default codecs and interceptors: NACK generator, RTCP
 // receiver reports, TWCC feedback, stats) and sub for subscribe
-// PeerConnections (the same without the NACK responder, whose per-subscriber
-// copy of every packet fanoutTrack's shared ring replaces). Both have ICE as
+// PeerConnections (RTCP sender reports and the TWCC sequence number only:
+// no NACK responder, whose per-subscriber copy of every packet
+// fanoutTrack's shared ring replaces, and no stats interceptor, whose
+// per-packet bookkeeping nothing of the server reads: BytesSent uses the
+// transport's counters). Both have ICE as
 // addrs says (over UDP/IPv4 with loopback candidates and without mDNS, so
 // that it works on a machine whose only network is 127.0.0.1) and share one
 // UDP port when udpPort > 0, bound on the addresses addrs keeps only.
@@ -64,7 +67,6 @@ func newAPI(udpPort int, addrs iceopt.Config, log *slog.Logger) (pub, sub *webrt
 	steps := []func() error{
 		func() error { return webrtc.ConfigureRTCPReports(sir) }, // sender reports: A/V sync
 		func() error { return webrtc.ConfigureSimulcastExtensionHeaders(sme) },
-		func() error { return webrtc.ConfigureStatsInterceptor(sir) },
 		func() error { return webrtc.ConfigureTWCCSender(sme, sir) },
 	}
 	for _, step := range steps {
