@@ -8,8 +8,9 @@
 # steady part (from WARM seconds after the last subscriber started to 1 s
 # before the end; /proc/PID/stat), its VmHWM, what the subscribers received
 # (packets/s and Mb/s over the same part, from load's load_tick lines) and
-# load's join and first-video p50; then the mean per server and N, and the
-# ratios roomctl/livekit.
+# load's join and first-video p50, and load's own CPU per subscriber-second
+# (ms; its subscribers count packets, the publisher sends a file); then the
+# mean per server and N, and the ratios roomctl/livekit.
 #
 #   scripts/bench-sfu.sh [-n "SUBS..."] [-d SECS] [-w WARM] [-r REPS] [-b "serve livekit"]
 #   defaults: -n "10 25 50" -d 25 -w 4 -r 3 -b "serve livekit" (about 8 minutes)
@@ -50,7 +51,7 @@ ffmpeg -nostdin -v error -f lavfi -i sine=f=440:r=48000 -t 10 -ac 1 -c:a libopus
 
 # run BACKEND N: one measurement; appends "backend n cores hwm pps mbps join ffv" to $work/rows.
 run() {
-	local b=$1 n=$2 backend=embedded start steady c0 c1 hwm
+	local b=$1 n=$2 backend=embedded start steady c0 c1 l0 l1 hwm
 	mkdir -p "$work/$b"
 	if [ "$b" = livekit ]; then
 		bench_start_livekit "$work/$b" "$APP" "$SECRET"
@@ -67,9 +68,11 @@ run() {
 	steady=$(echo "$n $RAMP $WARM" | awk '{printf "%.2f", ($1 + 1) / $2 + $3}')
 	sleep "$steady"
 	c0=$(bench_proc_cpu "$spid")
+	l0=$(bench_proc_cpu "$lpid")
 	start=$(date +%s.%N)
 	sleep "$(echo "$SECS $steady" | awk '{printf "%.2f", $1 - $2 - 1}')"
 	c1=$(bench_proc_cpu "$spid")
+	l1=$(bench_proc_cpu "$lpid")
 	local wall
 	wall=$(echo "$start $(date +%s.%N)" | awk '{print $2 - $1}')
 	hwm=$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$spid/status")
@@ -80,14 +83,15 @@ run() {
 	jq -r --argjson s "$steady" --argjson e "$((SECS - 1))" \
 		'select(.event=="load_tick" and .data.t > $s and .data.t <= $e) | "\(.data.packets) \(.data.kbps)"' "$work/load.out" |
 		awk -v b="$b" -v n="$n" -v c="$(echo "$c1 $c0 $wall" | awk '{print ($1 - $2) / $3}')" -v h="$hwm" \
+			-v lc="$(echo "$l1 $l0 $wall $n" | awk '{printf "%.2f", 1000 * ($1 - $2) / $3 / $4}')" \
 			-v j="$(jq -r 'select(.event=="load_summary") | "\(.data.joinMs.p50 // "-") \(.data.firstVideoMs.p50 // "-") \(.data.failed)"' "$work/load.out")" \
-			'{p += $1; k += $2; m++} END {split(j, a, " "); printf "%s %d %.3f %s %.0f %.1f %s %s %s\n", b, n, c, h, p / m, k / m / 1000, a[1], a[2], a[3]}' \
+			'{p += $1; k += $2; m++} END {split(j, a, " "); printf "%s %d %.3f %s %.0f %.1f %s %s %s %s\n", b, n, c, h, p / m, k / m / 1000, a[1], a[2], a[3], lc}' \
 			>>"$work/rows"
-	tail -n1 "$work/rows" | awk '{printf "%-8s %4d  %6.3f  %7.1f  %9.0f  %7.1f  %8s  %8s  %6s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9}'
+	tail -n1 "$work/rows" | awk '{printf "%-8s %4d  %6.3f  %7.1f  %9.0f  %7.1f  %8s  %8s  %6s  %9s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10}'
 }
 
 echo "-- 1 publisher (VP8 640x480 30 fps ~1 Mb/s + Opus) -> N counting subscribers, ${SECS} s runs, alternating, $REPS repetitions"
-printf '%-8s %4s  %6s  %7s  %9s  %7s  %8s  %8s  %6s\n' server N cores "HWM MB" "rx pkt/s" "rx Mb/s" "join p50" "1st vid" failed
+printf '%-8s %4s  %6s  %7s  %9s  %7s  %8s  %8s  %6s  %9s\n' server N cores "HWM MB" "rx pkt/s" "rx Mb/s" "join p50" "1st vid" failed 'load ms/s'
 for _ in $(seq "$REPS"); do
 	for n in $SUBS; do
 		for b in $BACKENDS; do
