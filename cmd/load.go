@@ -160,7 +160,10 @@ func runLoad(ctx context.Context, o *loadOptions, s Streams) error {
 	logICE(log, iceCfg)
 	// The participants' own logs: warnings and errors only, each with its
 	// room and uid (a thousand engines at info level would drown stderr).
-	plog := slog.New(minLevel{log.Handler(), slog.LevelWarn})
+	plog, err := o.loggerAtLeast(s.ErrOut, slog.LevelWarn)
+	if err != nil {
+		return err
+	}
 	sink := event.NewSink(s.Out, event.SinkConfig{})
 	table := s.ErrOut
 	if o.quiet {
@@ -216,22 +219,4 @@ func p50(p *load.Pctl) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.0fms", p.P50)
-}
-
-// minLevel passes records at or above a level only.
-type minLevel struct {
-	slog.Handler
-	min slog.Level
-}
-
-func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= h.min && h.Handler.Enabled(ctx, l)
-}
-
-func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
-	return minLevel{h.Handler.WithAttrs(as), h.min}
-}
-
-func (h minLevel) WithGroup(name string) slog.Handler {
-	return minLevel{h.Handler.WithGroup(name), h.min}
 }

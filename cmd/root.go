@@ -209,6 +209,11 @@ func (l *logFlags) register(fs *pflag.FlagSet) {
 }
 
 func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
+	return l.loggerAtLeast(w, slog.LevelDebug)
+}
+
+// loggerAtLeast is logger, but never below floor.
+func (l *logFlags) loggerAtLeast(w io.Writer, floor slog.Level) (*slog.Logger, error) {
 	if l.quiet {
 		return slog.New(slog.NewTextHandler(io.Discard, nil)), nil
 	}
@@ -216,5 +221,5 @@ func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
 	if err := lv.UnmarshalText([]byte(l.level)); err != nil {
 		return nil, usagef("--log-level %q: want debug, info, warn or error", l.level)
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lv})), nil
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: max(lv, floor)})), nil
 }

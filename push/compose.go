@@ -23,7 +23,7 @@ import (
 // with the source's timestamp. A transcoding task encodes the canvas at
 // the mode's size and frame rate on a ticker, with wall-clock timestamps,
 // whatever its sources do; a tick that comes while the encoder is still
-// busy is skipped and counted as dropped.
+// busy is skipped and counted (skipped).
 
 // keyEvery is the fixed GOP in time: the encoder is asked for an IDR when
 // the last one is this old (in a task, x264's keyint does the same).
@@ -85,12 +85,12 @@ type compositor struct {
 	forceKey atomic.Bool
 	// dropped counts source pictures that did not fit in the queue;
 	// skipped, a task's ticks that passed while the encoder was busy.
-	dropped  atomic.Int64
-	skipped  atomic.Int64
-	encoded  atomic.Int64
-	lastDrop time.Time // for the log line, goroutine-owned
-	// lastQueuedLog: the media goroutine's log line (logDropQueued).
-	lastQueuedLog time.Time
+	dropped atomic.Int64
+	skipped atomic.Int64
+	encoded atomic.Int64
+	// When "behind" was last logged: by the compositor's goroutine
+	// (skipped ticks) and by the media goroutine (a full queue).
+	lastSkipLog, lastQueuedLog time.Time
 
 	mu       sync.Mutex
 	present  []presence
@@ -196,11 +196,13 @@ func (c *compositor) run() {
 			c.decode(f)
 		case now := <-tick.C:
 			// Ticks the encoder missed (time.Ticker drops them) count as
-			// dropped pictures.
+			// skipped pictures.
 			due := int64((now.Sub(c.epoch) + period/2) / period) // this tick's number
 			if skipped := due - frames - 1; skipped > 0 {
 				c.skipped.Add(skipped)
-				c.logDrop(now)
+				logEvery(&c.lastSkipLog, now, func() {
+					c.log.Warn("the encoder is behind: pictures skipped", "skipped", c.skipped.Load(), "encoded", c.encoded.Load())
+				})
 			}
 			frames = due
 			c.compose()
@@ -432,10 +434,12 @@ func (c *compositor) encode(pts int64, wall, arrival time.Time) {
 	}
 }
 
-func (c *compositor) logDrop(now time.Time) {
-	if now.Sub(c.lastDrop) >= 5*time.Second {
-		c.lastDrop = now
-		c.log.Warn("the encoder is behind: pictures skipped", "skipped", c.skipped.Load(), "encoded", c.encoded.Load())
+// logEvery calls log unless it was called less than 5 s before now
+// (*last keeps when).
+func logEvery(last *time.Time, now time.Time, log func()) {
+	if now.Sub(*last) >= 5*time.Second {
+		*last = now
+		log()
 	}
 }
 

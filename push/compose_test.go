@@ -1,8 +1,7 @@
 package push
 
 import (
-	"bytes"
-	"encoding/binary"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -10,26 +9,35 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
+
 	"github.com/roomctl/roomctl/push/vcodec"
 )
 
-// vp8Frames splits the red test clip (IVF) of push/vcodec into frames.
+// vp8Frames splits the red test clip (IVF) of push/vcodec into frames
+// (pion's ivfreader).
 func vp8Frames(t *testing.T) [][]byte {
 	t.Helper()
-	b, err := os.ReadFile("vcodec/testdata/red.ivf")
+	f, err := os.Open("vcodec/testdata/red.ivf")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.HasPrefix(b, []byte("DKIF")) {
-		t.Fatal("red.ivf is not IVF")
+	defer f.Close()
+	r, _, err := ivfreader.NewWith(f)
+	if err != nil {
+		t.Fatal(err)
 	}
 	var out [][]byte
-	for b = b[32:]; len(b) >= 12; {
-		n := int(binary.LittleEndian.Uint32(b))
-		out = append(out, b[12:12+n])
-		b = b[12+n:]
+	for {
+		frame, _, err := r.ParseNextFrame()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, frame)
 	}
-	return out
 }
 
 // lastPicture decodes what the compositor encoded and returns the last

@@ -108,8 +108,7 @@ type audioIn struct {
 	clk      *rtpClock
 	dec      opus.Decoder
 	pcm      []float32
-	lastSeq  uint16
-	started  bool
+	seq      seqGate
 	nextExt  int64
 	haveNext bool
 	ended    bool
@@ -433,14 +432,25 @@ func (m *muxer) updateVideoConfig(v *videoIn, sps, pps []byte) {
 	v.cfg = cfg
 }
 
-func (m *muxer) audioPacket(a *audioIn, in *input) {
-	if a.started {
-		if d := in.pkt.SequenceNumber - a.lastSeq; d == 0 || d >= 0x8000 {
-			return // duplicate or late
-		}
+// seqGate lets an audio track's packets through in sequence order: a
+// duplicate or a late packet (one behind the newest) is refused.
+type seqGate struct {
+	last    uint16
+	started bool
+}
+
+func (g *seqGate) next(seq uint16) bool {
+	if d := seq - g.last; g.started && (d == 0 || d >= 0x8000) {
+		return false
 	}
-	a.started = true
-	a.lastSeq = in.pkt.SequenceNumber
+	g.started, g.last = true, seq
+	return true
+}
+
+func (m *muxer) audioPacket(a *audioIn, in *input) {
+	if !a.seq.next(in.pkt.SequenceNumber) {
+		return // duplicate or late
+	}
 	ext := a.clk.packet(in.pkt.Timestamp, in.at)
 	if len(in.pkt.Payload) == 0 {
 		return

@@ -34,13 +34,12 @@ const (
 
 // audioSrc is an audio source of a task.
 type audioSrc struct {
-	sink    *trackSink
-	dec     opus.Decoder
-	pcm     []float32
-	fifo    []float32 // 48 kHz stereo, interleaved
-	lastSeq uint16
-	started bool
-	primed  bool
+	sink   *trackSink
+	dec    opus.Decoder
+	pcm    []float32
+	fifo   []float32 // 48 kHz stereo, interleaved
+	seq    seqGate
+	primed bool
 }
 
 // addTaskTrack takes a track of a task: video to the compositor, audio to
@@ -84,23 +83,23 @@ func (m *muxer) endTaskTrack(s *trackSink) {
 // updatePresence tells the compositor who publishes: users keep their
 // place in the order they first came while they publish anything.
 func (m *muxer) updatePresence() {
-	video, any := map[string]bool{}, map[string]bool{}
+	video, publishes := map[string]bool{}, map[string]bool{}
 	for s := range m.srcs {
-		video[s.t.UID], any[s.t.UID] = true, true
+		video[s.t.UID], publishes[s.t.UID] = true, true
 	}
 	for s := range m.asrcs {
-		any[s.t.UID] = true
+		publishes[s.t.UID] = true
 	}
 	var p []presence
 	for _, old := range m.present {
-		if any[old.uid] {
+		if publishes[old.uid] {
 			p = append(p, presence{uid: old.uid, hasVideo: video[old.uid]})
-			delete(any, old.uid)
+			delete(publishes, old.uid)
 		}
 	}
 	// Newcomers, in a stable order (the tracks of one user come together).
 	var fresh []string
-	for uid := range any {
+	for uid := range publishes {
 		fresh = append(fresh, uid)
 	}
 	slices.Sort(fresh)
@@ -150,7 +149,9 @@ func (m *muxer) tcPacket(v *videoIn, in *input) {
 			uid: v.sink.t.UID, codec: codec, data: au.annexB, key: key, wall: wall, arrival: in.at,
 			requestKeyframe: v.sink.requestKeyframe,
 		}) {
-			m.tc.logDropQueued(m.now())
+			logEvery(&m.tc.lastQueuedLog, m.now(), func() {
+				m.tc.log.Warn("the transcoder is behind: source pictures dropped", "dropped", m.tc.dropped.Load(), "encoded", m.tc.encoded.Load())
+			})
 			m.srcKey(v)
 			continue
 		}
@@ -198,14 +199,7 @@ func (m *muxer) encodedPicture(e *encodedPic) {
 
 // mixPacket decodes a task's audio packet into its source's buffer.
 func (m *muxer) mixPacket(a *audioSrc, in *input) {
-	if a.started {
-		if d := in.pkt.SequenceNumber - a.lastSeq; d == 0 || d >= 0x8000 {
-			return // duplicate or late
-		}
-	}
-	a.started = true
-	a.lastSeq = in.pkt.SequenceNumber
-	if len(in.pkt.Payload) == 0 {
+	if !a.seq.next(in.pkt.SequenceNumber) || len(in.pkt.Payload) == 0 {
 		return
 	}
 	n, err := a.dec.DecodeToFloat32(in.pkt.Payload, a.pcm)
@@ -265,12 +259,3 @@ func (m *muxer) mix() {
 }
 
 func samplesDur(n int64) time.Duration { return time.Duration(n) * time.Second / opusRate }
-
-// logDropQueued logs, at most every 5 s, that pictures were dropped
-// because the compositor's queue was full.
-func (c *compositor) logDropQueued(now time.Time) {
-	if now.Sub(c.lastQueuedLog) >= 5*time.Second {
-		c.lastQueuedLog = now
-		c.log.Warn("the transcoder is behind: source pictures dropped", "dropped", c.dropped.Load(), "encoded", c.encoded.Load())
-	}
-}

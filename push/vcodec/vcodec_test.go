@@ -2,9 +2,12 @@ package vcodec
 
 import (
 	"bytes"
-	"encoding/binary"
+	"errors"
+	"io"
 	"os"
 	"testing"
+
+	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
 )
 
 // near reports whether two colours differ by at most tol in every
@@ -21,26 +24,29 @@ func abs(x int) int {
 	return x
 }
 
-// ivfFrames splits an IVF file into its frames.
-func ivfFrames(t *testing.T, path string) [][]byte {
+// ivfFrames splits an IVF file into its frames (pion's ivfreader).
+func ivfFrames(t testing.TB, path string) [][]byte {
 	t.Helper()
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(b) < 32 || !bytes.Equal(b[:4], []byte("DKIF")) {
-		t.Fatalf("%s is not IVF", path)
+	defer f.Close()
+	r, _, err := ivfreader.NewWith(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
 	}
 	var out [][]byte
-	for b = b[32:]; len(b) >= 12; {
-		n := int(binary.LittleEndian.Uint32(b))
-		if len(b) < 12+n {
-			t.Fatalf("%s: truncated frame", path)
+	for {
+		frame, _, err := r.ParseNextFrame()
+		if errors.Is(err, io.EOF) {
+			return out
 		}
-		out = append(out, b[12:12+n])
-		b = b[12+n:]
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		out = append(out, frame)
 	}
-	return out
 }
 
 func TestDecodeVP8ScaleOntoCanvas(t *testing.T) {
