@@ -7,7 +7,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4/pkg/media"
-	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
+	"github.com/roomctl/roomctl/internal/samplebuilder"
 
 	"github.com/roomctl/roomctl/internal/engine"
 )
