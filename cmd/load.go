@@ -191,6 +191,7 @@ func runLoad(ctx context.Context, o *loadOptions, s Streams) error {
 			default:
 				ec.Tracks = p.Tracks
 				ec.Subscribe = p.Publishers
+				ec.NoRemoteLevels = true // counting subscribers: no decoding
 			}
 			return engine.New(ec)
 		},

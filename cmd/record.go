@@ -49,6 +49,11 @@ Besides the SDK callbacks, stdout carries three extension events:
 A script finds its files in the recording_file_closed lines:
   roomctl record ... | jq -r 'select(.event=="recording_file_closed") | .data.path'
 
+record decodes no audio, except each track's first packet (for
+first_audio_frame_decode), unless --audio-level-report (or the control method
+enableAudioLevelReport) asks for levels: without it record prints no
+active_speaker and no remote levels.
+
 A missing or unwritable --out is a usage error (exit 2) before joining. When a
 recording_error was printed, roomctl exits 1 at the end.
 
@@ -97,6 +102,9 @@ func runRecord(ctx context.Context, o *recordOptions, s Streams) error {
 	}
 	cfg := o.engineConfig(se)
 	cfg.Tracks = rec
+	// A recorder plays nothing: remote audio is decoded for levels only
+	// when --audio-level-report (or enableAudioLevelReport) asks for them.
+	cfg.NoRemoteLevels = true
 	eng, err := engine.New(cfg)
 	if err != nil {
 		se.cancel()

@@ -23,23 +23,38 @@ import (
 
 // A publisher (VP8 or H.264 + Opus) recorded for 8 s: one file with both
 // tracks in the right container, as long as the events say, that decodes
-// without an error and that mkvinfo parses.
+// without an error and that mkvinfo parses. Audio is decoded for levels
+// only with --audio-level-report: without it, no level report and no
+// active_speaker for the (loud) publisher.
 func TestRecordPublisher(t *testing.T) {
 	testutil.Need(t, "ffprobe", "ffmpeg", "mkvinfo")
-	for _, c := range []struct{ codec, ext, probe string }{
-		{"vp8", ".webm", "vp8"},
-		{"h264", ".mkv", "h264"},
+	for _, c := range []struct {
+		codec, ext, probe string
+		levels            bool
+	}{
+		{"vp8", ".webm", "vp8", true},
+		{"h264", ".mkv", "h264", false},
 	} {
 		t.Run(c.codec, func(t *testing.T) {
 			url := serve(t)
 			out := t.TempDir()
 			alice := start(t, "alice", joinArgs(url, "r1", "alice", "--publish", "test", "--video-codec", c.codec)...)
 			alice.Wait(event.SDKAuthResult, field("result", 0))
-			rec := start(t, "rec", recordArgs(url, "r1", "rec", "--out", out, "--duration", "8s")...)
+			args := recordArgs(url, "r1", "rec", "--out", out, "--duration", "8s")
+			if c.levels {
+				args = append(args, "--audio-level-report")
+			}
+			rec := start(t, "rec", args...)
 			opened, i := rec.WaitFrom(0, record.EventFileOpened, field("uid", "alice"))
 			closed, _ := rec.WaitFrom(i+1, record.EventFileClosed, field("uid", "alice"))
 			if code := rec.ExitCode(); code != 0 {
 				t.Fatalf("record exit %d", code)
+			}
+			if c.levels {
+				rec.Wait(event.AudioLevelReport, levelOf("alice", 5, 100))
+				rec.Wait(event.ActiveSpeaker, speaker("alice"))
+			} else if rec.Has(event.AudioLevelReport) || rec.Has(event.ActiveSpeaker) {
+				t.Fatal("record printed levels without --audio-level-report")
 			}
 			op := testutil.DecodeAs[record.FileOpened](t, opened)
 			cl := testutil.DecodeAs[record.FileClosed](t, closed)

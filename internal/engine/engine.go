@@ -84,6 +84,14 @@ type Config struct {
 	// SetAudioLevelReport changes at run time. active_speaker,
 	// network_score and exception are always on.
 	AudioLevelReport bool
+	// NoRemoteLevels: subscribed audio is decoded only until its first
+	// frame decodes (first_audio_frame_decode), not for levels, unless
+	// audio_level_report is on (now or later, SetAudioLevelReport).
+	// Remote users are then left out of active_speaker and have no level
+	// to report. For consumers that have no use for levels (record, load):
+	// decoding every Opus packet is most of what a subscribed audio track
+	// costs.
+	NoRemoteLevels bool
 
 	// ICE chooses the interfaces and addresses the PeerConnections gather
 	// on; the zero value gathers on every interface, loopback included.
@@ -160,7 +168,7 @@ type Engine struct {
 	subs     subscriptions  // whom the engine subscribes to (subscribe.go)
 	subsSent []string       // the list the service has, or gets with the join in progress
 	volumes  map[string]int // uid → local playback volume 0-99; absent: 100
-	levelRep bool           // audio_level_report is on
+	levelRep atomic.Bool    // audio_level_report is on (read by tracks: remoteLevels)
 	traffic  trafficMeter   // rates and totals of the bytes sent and received (stats.go)
 	joinedAt time.Time      // when the first session was joined
 
@@ -223,18 +231,19 @@ func New(cfg Config) (*Engine, error) {
 		cfg.PingInterval = 5 * time.Second
 	}
 	cfg.Subscribe = slices.Clone(cfg.Subscribe)
-	return &Engine{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		ev:       cfg.Events,
-		actions:  make(chan func(), 256),
-		done:     make(chan struct{}),
-		streams:  map[string]*remote{},
-		muted:    map[string]bool{},
-		subs:     newSubscriptions(cfg.Subscribe),
-		volumes:  map[string]int{},
-		levelRep: cfg.AudioLevelReport,
-	}, nil
+	e := &Engine{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		ev:      cfg.Events,
+		actions: make(chan func(), 256),
+		done:    make(chan struct{}),
+		streams: map[string]*remote{},
+		muted:   map[string]bool{},
+		subs:    newSubscriptions(cfg.Subscribe),
+		volumes: map[string]int{},
+	}
+	e.levelRep.Store(cfg.AudioLevelReport)
+	return e, nil
 }
 
 func (e *Engine) uidRoom() event.UIDRoom {

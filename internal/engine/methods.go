@@ -194,14 +194,14 @@ func (e *Engine) SetRemoteAudioVolume(ctx context.Context, uid string, volume in
 // ErrInvalidOperation when the report is on (off) already.
 func (e *Engine) SetAudioLevelReport(ctx context.Context, on bool) error {
 	return e.joinedCall(ctx, "audio level report", func() error {
-		if e.levelRep == on {
+		if e.levelRep.Load() == on {
 			state := "off"
 			if on {
 				state = "on"
 			}
 			return fmt.Errorf("%w: the audio level report is %s already", ErrInvalidOperation, state)
 		}
-		e.levelRep = on
+		e.levelRep.Store(on)
 		return nil
 	})
 }

@@ -72,7 +72,7 @@ func (e *Engine) qualityTick(now time.Time) {
 	if uid, ok := q.speaker.pick(levels); ok {
 		e.ev.Emit(event.ActiveSpeaker, uid)
 	}
-	if even && e.levelRep {
+	if even && e.levelRep.Load() {
 		// The 2-s window: the peak of this second and the one before.
 		report := make([]event.AudioLevel, len(levels))
 		for i, l := range levels {
@@ -109,8 +109,15 @@ func (e *Engine) localMuted(kind string) bool {
 	return e.muted[kind]
 }
 
+// remoteLevels reports whether subscribed audio is decoded for levels
+// (Config.NoRemoteLevels). Any goroutine may ask.
+func (e *Engine) remoteLevels() bool {
+	return !e.cfg.NoRemoteLevels || e.levelRep.Load()
+}
+
 // sampleLevels returns this second's levels: the local publication's
-// audio first, then every subscribed remote stream with audio, by uid.
+// audio first, then every subscribed remote stream with audio, by uid
+// (unless remote levels are off: remoteLevels).
 // A muted stream is 0. A remote stream's level is what is received, not
 // scaled by its local volume (SetRemoteAudioVolume): the engine plays
 // nothing, and a script wants to see what arrives; only volume 0 makes it
@@ -130,6 +137,9 @@ func (e *Engine) sampleLevels() []event.AudioLevel {
 		}
 	}
 	uids := make([]string, 0, len(e.streams))
+	if !e.remoteLevels() {
+		return out
+	}
 	for uid, r := range e.streams {
 		if r.info.Track("audio") != nil && e.subscribed(uid) {
 			uids = append(uids, uid)

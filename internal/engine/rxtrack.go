@@ -5,7 +5,7 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
-	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
+	"github.com/roomctl/roomctl/internal/samplebuilder"
 
 	"github.com/roomctl/roomctl/internal/codec/h264"
 )
@@ -27,6 +27,9 @@ type rxTrack struct {
 	frames  atomic.Uint64
 	decoded atomic.Uint64
 	level   levelMeter // audio: peak of the decoded Opus
+	// opusDecodes counts the audio packets given to the decoder
+	// (newAudioFrames).
+	opusDecodes atomic.Uint64
 
 	out endingSink // the consumer's sink
 }
@@ -102,5 +105,24 @@ func newVideoFrames(codec string, t *rxTrack) func(*rtp.Packet) bool {
 			}
 		}
 		return key
+	}
+}
+
+// newAudioFrames returns a function fed an audio track's RTP packets in
+// arrival order; it reports true for a packet that decoded to audio. It
+// decodes every packet until one decodes (the first frame), and after that
+// only while levels() (Config.NoRemoteLevels, Engine.remoteLevels), feeding
+// t's level meter.
+func newAudioFrames(t *rxTrack, levels func() bool) func(*rtp.Packet) bool {
+	meter := newOpusMeter(&t.level)
+	first := false
+	return func(p *rtp.Packet) bool {
+		if first && !levels() {
+			return false
+		}
+		t.opusDecodes.Add(1)
+		ok := meter.feedPacket(p)
+		first = first || ok
+		return ok
 	}
 }

@@ -406,7 +406,7 @@ func (s *subscriber) consume(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		decoded = newVideoFrames(codec, rx)
 		s.requestKeyframe(t)
 	default:
-		decoded = newOpusMeter(&rx.level).feedPacket
+		decoded = newAudioFrames(rx, s.e.remoteLevels)
 	}
 	lastPLI := time.Now()
 	done := false
