@@ -191,7 +191,7 @@ func runLoad(ctx context.Context, o *loadOptions, s Streams) error {
 			default:
 				ec.Tracks = p.Tracks
 				ec.Subscribe = p.Publishers
-				ec.NoRemoteLevels = true // counting subscribers: no decoding
+				ec.CountOnly = true // counting subscribers: no decoding, no frames, no stats
 			}
 			return engine.New(ec)
 		},

@@ -92,6 +92,14 @@ type Config struct {
 	// decoding every Opus packet is most of what a subscribed audio track
 	// costs.
 	NoRemoteLevels bool
+	// CountOnly is for load generators (roomctl load): subscribed tracks
+	// go to the TrackHandler and are counted in bytes, and nothing more —
+	// no frame assembly, no audio decoding, no RTP stats interceptor on
+	// the subscribe connection. So no first_*_frame_decode and no player
+	// states for remote streams; the downlink half of network_score,
+	// DownlinkStats' loss, jitter and frame rate, and the receive
+	// exceptions measure nothing. NACKs, receiver reports and TWCC go on.
+	CountOnly bool
 
 	// ICE chooses the interfaces and addresses the PeerConnections gather
 	// on; the zero value gathers on every interface, loopback included.

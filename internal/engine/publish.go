@@ -20,13 +20,16 @@ import (
 // fills in, the default interceptors (NACK, RTCP reports, TWCC, and stats
 // that the engine reads), and ICE that works on a machine whose only
 // network is loopback.
-func newAPI(register func(*webrtc.MediaEngine) error, addrs iceopt.Config, log *slog.Logger) (*webrtc.API, *rtpStats, error) {
+//
+// Without withStats there is no stats interceptor (Config.CountOnly): the
+// rtpStats returned then never has a Getter.
+func newAPI(register func(*webrtc.MediaEngine) error, withStats bool, addrs iceopt.Config, log *slog.Logger) (*webrtc.API, *rtpStats, error) {
 	me := &webrtc.MediaEngine{}
 	if err := register(me); err != nil {
 		return nil, nil, fmt.Errorf("register codecs: %w", err)
 	}
 	ir := &interceptor.Registry{}
-	st, err := registerInterceptors(me, ir)
+	st, err := registerInterceptors(me, ir, withStats)
 	if err != nil {
 		return nil, nil, fmt.Errorf("register interceptors: %w", err)
 	}
@@ -86,7 +89,7 @@ type publisher struct {
 }
 
 func newPublisher(ctx context.Context, e *Engine, src media.Source) (*publisher, error) {
-	api, st, err := newAPI(src.RegisterCodecs, e.cfg.ICE, e.log)
+	api, st, err := newAPI(src.RegisterCodecs, true, e.cfg.ICE, e.log)
 	if err != nil {
 		return nil, err
 	}

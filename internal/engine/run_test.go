@@ -638,3 +638,31 @@ func TestSessionEnded(t *testing.T) {
 		})
 	}
 }
+
+// CountOnly (roomctl load's subscribers): the tracks reach the consumer's
+// sink as always, but nothing is assembled, decoded or measured: no first
+// frame, no player state, no downlink stats from the stats interceptor.
+func TestCountOnly(t *testing.T) {
+	fake := enginetest.New(t)
+	fake.AddPublisher(t, "alice")
+	tracks := newTrackLog()
+	r := start(t, fake, func(cfg *engine.Config) { cfg.Tracks = tracks; cfg.CountOnly = true })
+	s := tracks.next(t)
+	if s.track.UID != "alice" || s.track.Kind != "video" {
+		t.Fatalf("track %+v", s.track)
+	}
+	waitUntil(t, "packets in the sink", func() bool { return s.packets.Load() > 100 })
+	// Two network scores: the quality telemetry ran with the track flowing.
+	i, _ := r.rec.WaitFor(t, 0, event.NetworkScore, nil)
+	r.rec.WaitFor(t, i+1, event.NetworkScore, nil)
+	if r.rec.Count(0, event.FirstVideoFrameDecode)+r.rec.Count(0, event.PlayerStateChange) != 0 {
+		t.Fatalf("frame events with CountOnly: %v", story(r.rec, 0))
+	}
+	down, err := r.eng.DownlinkStats(callCtx(t), "video")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(down) != 1 || down[0].BytesReceived == 0 || down[0].PacketsReceived != 0 || down[0].FrameRate != nil && *down[0].FrameRate != 0 {
+		t.Fatalf("downlink stats %+v: want bytes counted, no packet stats, no frames", down)
+	}
+}

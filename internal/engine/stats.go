@@ -34,14 +34,16 @@ func (s *rtpStats) get(ssrc uint32) *stats.Stats {
 // record every packet twice — and first: an interceptor sees the RTCP that
 // the ones registered after it write, and the stats need our own sender
 // reports to turn the far end's receiver reports into an RTT (LSR/DLSR).
-func registerInterceptors(me *webrtc.MediaEngine, ir *interceptor.Registry) (*rtpStats, error) {
-	sf, err := stats.NewInterceptor()
-	if err != nil {
-		return nil, fmt.Errorf("stats: %w", err)
-	}
+func registerInterceptors(me *webrtc.MediaEngine, ir *interceptor.Registry, withStats bool) (*rtpStats, error) {
 	rs := &rtpStats{}
-	sf.OnNewPeerConnection(func(_ string, g stats.Getter) { rs.g.Store(g) })
-	ir.Add(sf)
+	if withStats {
+		sf, err := stats.NewInterceptor()
+		if err != nil {
+			return nil, fmt.Errorf("stats: %w", err)
+		}
+		sf.OnNewPeerConnection(func(_ string, g stats.Getter) { rs.g.Store(g) })
+		ir.Add(sf)
+	}
 	if err := webrtc.ConfigureNack(me, ir); err != nil {
 		return nil, fmt.Errorf("nack: %w", err)
 	}

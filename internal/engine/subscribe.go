@@ -293,7 +293,7 @@ func (e *Engine) onSubscribeOffer(sdp string) {
 }
 
 func newSubscriber(e *Engine) (*subscriber, error) {
-	api, st, err := newAPI(func(m *webrtc.MediaEngine) error { return m.RegisterDefaultCodecs() }, e.cfg.ICE, e.log)
+	api, st, err := newAPI(func(m *webrtc.MediaEngine) error { return m.RegisterDefaultCodecs() }, !e.cfg.CountOnly, e.cfg.ICE, e.log)
 	if err != nil {
 		return nil, err
 	}
@@ -401,15 +401,20 @@ func (s *subscriber) consume(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	// decoded reports a packet that completed a decodable frame: a whole
 	// keyframe, an Opus packet that decoded.
 	var decoded func(*rtp.Packet) bool
-	switch kind {
-	case "video":
+	switch {
+	case s.e.cfg.CountOnly:
+		decoded = func(*rtp.Packet) bool { return false }
+	case kind == "video":
 		decoded = newVideoFrames(codec, rx)
-		s.requestKeyframe(t)
 	default:
 		decoded = newAudioFrames(rx, s.e.remoteLevels)
 	}
+	if kind == "video" {
+		s.requestKeyframe(t)
+	}
 	lastPLI := time.Now()
-	done := false
+	// CountOnly looks for no first frame, so asks for no keyframe again.
+	done := s.e.cfg.CountOnly
 	for {
 		pkt, _, err := t.ReadRTP()
 		if err != nil {
