@@ -25,6 +25,7 @@ type serveOptions struct {
 	apps         string
 	ban          []string
 	udpPort      int
+	udpBatch     bool
 	tokenWarning time.Duration
 	tokenGrace   time.Duration
 	tokenLeeway  time.Duration
@@ -66,7 +67,9 @@ ICE addresses: by default media goes over every IPv4 address of every
 interface, loopback included. --ice-interface and --ice-ip narrow that (and
 the addresses --udp-port binds); --nat-ip advertises a public address instead
 of the local ones, for a host behind 1:1 NAT (a cloud VM). The addresses
-are logged at start.
+are logged at start. With --udp-port the server sends in batches: the copies
+of a forwarded packet to all its subscribers leave in one sendmmsg(2), other
+datagrams within 1 ms (--udp-batch=false sends each on its own).
 
 Strangers: a WebSocket that sends no valid join within --join-timeout is
 closed (code 1008); one IP address may hold --max-unjoined-per-ip sockets
@@ -91,6 +94,7 @@ apps may each have a room of the same name and never see each other's.
 	fs.StringVar(&o.apps, "apps", "", "JSON file with the app registry")
 	fs.StringSliceVar(&o.ban, "ban", nil, "with --app-id: uids refused with 10008")
 	fs.IntVar(&o.udpPort, "udp-port", 0, "carry all ICE traffic on this one UDP port (0: a port per connection)")
+	fs.BoolVar(&o.udpBatch, "udp-batch", true, "with --udp-port: send the copies of a forwarded packet in one sendmmsg (--udp-batch=false: one sendto each)")
 	fs.DurationVar(&o.tokenWarning, "token-warning", 30*time.Second, "send token_will_expire this long before a token expires")
 	fs.DurationVar(&o.tokenGrace, "token-grace", 30*time.Second, "end a session this long after its token expired without renewal")
 	fs.DurationVar(&o.tokenLeeway, "token-leeway", token.DefaultLeeway, "accept a token's exp/nbf this far off (clock skew); 0 to 1m, capped at --token-grace")
@@ -166,7 +170,7 @@ func runServe(ctx context.Context, o *serveOptions, s Streams) error {
 		return usagef("--ice-allow: %w", err)
 	}
 	srv, err := server.New(server.Config{
-		Registry: reg, Logger: log, UDPPort: o.udpPort, ICE: ice, ICEAllow: iceAllow,
+		Registry: reg, Logger: log, UDPPort: o.udpPort, NoUDPBatch: !o.udpBatch, ICE: ice, ICEAllow: iceAllow,
 		TokenWarning: o.tokenWarning, TokenGrace: o.tokenGrace, TokenLeeway: o.tokenLeeway, ResumeWindow: o.resumeWindow,
 		JoinTimeout: o.joinTimeout, MaxUnjoinedPerIP: o.maxUnjoinedPerIP, MaxConns: o.maxConns, IdleTimeout: o.idleTimeout,
 	})

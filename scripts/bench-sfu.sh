@@ -10,7 +10,9 @@
 # (packets/s and Mb/s over the same part, from load's load_tick lines) and
 # load's join and first-video p50, and load's own CPU per subscriber-second
 # (ms; its subscribers count packets, the publisher sends a file); then the
-# mean per server and N, and the ratios roomctl/livekit.
+# mean per server and N, and the ratios roomctl/livekit. Both servers carry
+# all media on one UDP port (serve --udp-port, batched sends; extra serve
+# flags in $SERVE_ARGS, e.g. SERVE_ARGS=--udp-batch=false).
 #
 #   scripts/bench-sfu.sh [-n "SUBS..."] [-d SECS] [-w WARM] [-r REPS] [-b "serve livekit"]
 #   defaults: -n "10 25 50" -d 25 -w 4 -r 3 -b "serve livekit" (about 8 minutes)
@@ -30,7 +32,7 @@ while getopts n:d:w:r:b:h opt; do
 	w) WARM=$OPTARG ;;
 	r) REPS=$OPTARG ;;
 	b) BACKENDS=$OPTARG ;;
-	*) sed -n '2,22p' "$0" >&2; exit 2 ;;
+	*) sed -n '2,25p' "$0" >&2; exit 2 ;;
 	esac
 done
 export ROOMCTL_ICE_IP=127.0.0.1/32
@@ -57,7 +59,9 @@ run() {
 		bench_start_livekit "$work/$b" "$APP" "$SECRET"
 		backend=livekit
 	else
-		bench_start_serve "$work/$b/serve.out" "$APP" "$SECRET"
+		# One UDP port, as livekit-server's udp_port (batched sends;
+		# SERVE_ARGS=--udp-batch=false for one sendto per datagram).
+		SERVE_ARGS="--udp-port $(bench_free_port udp) ${SERVE_ARGS:-}" bench_start_serve "$work/$b/serve.out" "$APP" "$SECRET"
 	fi
 	spid=$BENCH_PID
 	"$RC" load --backend "$backend" --server "$BENCH_URL" --app-id "$APP" --app-secret "$SECRET" --room bench \

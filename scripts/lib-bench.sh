@@ -4,10 +4,12 @@
 # ROOMCTL_ICE_IP=127.0.0.1/32 so that every roomctl gathers ICE on loopback.
 
 # bench_start_serve OUT APPID SECRET [ROOMCTL]: starts `roomctl serve` on a
-# free loopback port, its events in OUT; sets BENCH_URL and BENCH_PID.
+# free loopback port (and $SERVE_ARGS), its events in OUT; sets BENCH_URL
+# and BENCH_PID.
 bench_start_serve() {
 	local out=$1 appid=$2 secret=$3 rc=${4:-${RC:-bin/roomctl}}
-	"$rc" serve --listen 127.0.0.1:0 --app-id "$appid" --app-secret "$secret" -q >"$out" &
+	# shellcheck disable=SC2086 # SERVE_ARGS: extra serve flags, split on spaces
+	"$rc" serve --listen 127.0.0.1:0 --app-id "$appid" --app-secret "$secret" ${SERVE_ARGS:-} -q >"$out" &
 	BENCH_PID=$! BENCH_URL=
 	for _ in $(seq 200); do
 		BENCH_URL=$(jq -r 'select(.event=="server_listening").data.url' "$out" 2>/dev/null | head -n1)

@@ -34,6 +34,8 @@ type fanoutTrack struct {
 
 	ringMu sync.Mutex
 	ring   []ringSlot // nil for audio
+
+	flush func() // see newFanoutTrack; nil: nothing to flush
 }
 
 type fanoutBinding struct {
@@ -54,8 +56,10 @@ type ringSlot struct {
 	payload []byte     // reused: grows to the largest packet seen here
 }
 
-func newFanoutTrack(c webrtc.RTPCodecCapability, id, streamID string) *fanoutTrack {
-	t := &fanoutTrack{codec: c, id: id, streamID: streamID}
+// flush, when not nil, sends what the writes to the subscribers queued
+// (batched UDP sends): called after each packet went to all of them.
+func newFanoutTrack(c webrtc.RTPCodecCapability, id, streamID string, flush func()) *fanoutTrack {
+	t := &fanoutTrack{codec: c, id: id, streamID: streamID, flush: flush}
 	switch {
 	case strings.HasPrefix(strings.ToLower(c.MimeType), "video/"):
 		t.kind = webrtc.RTPCodecTypeVideo
@@ -155,10 +159,13 @@ func (t *fanoutTrack) WriteRTP(p *rtp.Packet) {
 	}
 	t.hdr = p.Header
 	t.mu.RLock()
-	defer t.mu.RUnlock()
 	for _, b := range t.bindings {
 		t.hdr.SSRC, t.hdr.PayloadType = uint32(b.ssrc), uint8(b.payloadType)
 		_, _ = b.writeStream.WriteRTP(&t.hdr, p.Payload)
+	}
+	t.mu.RUnlock()
+	if t.flush != nil {
+		t.flush()
 	}
 }
 
@@ -197,6 +204,9 @@ func (t *fanoutTrack) Resend(ssrc uint32, nacks []rtcp.NackPair) (missing []uint
 			hdr.SSRC, hdr.PayloadType = uint32(b.ssrc), uint8(b.payloadType)
 			_, _ = b.writeStream.WriteRTP(&hdr, payload)
 		}
+	}
+	if t.flush != nil {
+		t.flush()
 	}
 	return missing
 }

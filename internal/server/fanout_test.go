@@ -58,7 +58,7 @@ func bind(t *testing.T, tr *fanoutTrack, id string, ssrc webrtc.SSRC, pt webrtc.
 // NACK is answered to the subscriber that sent it only, from the ring, and
 // what the ring no longer holds is returned (for the publisher).
 func TestFanoutResendsFromSharedRing(t *testing.T) {
-	tr := newFanoutTrack(vp8, "a-video", "a")
+	tr := newFanoutTrack(vp8, "a-video", "a", nil)
 	a, b := bind(t, tr, "a", 1111, 96), bind(t, tr, "b", 2222, 100)
 	for seq := range uint16(600) {
 		tr.WriteRTP(&rtp.Packet{Header: rtp.Header{SequenceNumber: seq, Timestamp: uint32(seq) * 3000, SSRC: 9}, Payload: []byte{byte(seq)}})
@@ -94,7 +94,7 @@ func TestFanoutResendsFromSharedRing(t *testing.T) {
 
 // Audio keeps no ring: every NACKed packet is the publisher's to resend.
 func TestFanoutAudioHasNoRing(t *testing.T) {
-	tr := newFanoutTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "a-audio", "a")
+	tr := newFanoutTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "a-audio", "a", nil)
 	if tr.ring != nil || tr.Kind() != webrtc.RTPCodecTypeAudio {
 		t.Fatal("audio track with a ring")
 	}
@@ -126,7 +126,7 @@ func TestMatchCodec(t *testing.T) {
 
 // The fan-out allocates nothing per packet per subscriber.
 func TestFanoutWriteAllocs(t *testing.T) {
-	tr := newFanoutTrack(vp8, "a-video", "a")
+	tr := newFanoutTrack(vp8, "a-video", "a", nil)
 	for i := range 20 {
 		f := &fakeBinding{id: string(rune('a' + i)), ssrc: webrtc.SSRC(i + 1), codecs: []webrtc.RTPCodecParameters{{RTPCodecCapability: vp8, PayloadType: 96}}}
 		f.got = make([]rtp.Header, 0, 4096)
@@ -151,7 +151,7 @@ func TestFanoutWriteAllocs(t *testing.T) {
 // BenchmarkFanoutWrite is one packet to 50 subscribers (the writers only
 // record the header: the cost of the fan-out itself, not of SRTP and UDP).
 func BenchmarkFanoutWrite(b *testing.B) {
-	tr := newFanoutTrack(vp8, "a-video", "a")
+	tr := newFanoutTrack(vp8, "a-video", "a", nil)
 	for i := range 50 {
 		f := &fakeBinding{id: string(rune('A' + i)), ssrc: webrtc.SSRC(i + 1), codecs: []webrtc.RTPCodecParameters{{RTPCodecCapability: vp8, PayloadType: 96}}}
 		if _, err := tr.Bind(f); err != nil {
@@ -167,5 +167,28 @@ func BenchmarkFanoutWrite(b *testing.B) {
 		for _, bd := range tr.bindings {
 			bd.writeStream.(*fakeBinding).got = bd.writeStream.(*fakeBinding).got[:0]
 		}
+	}
+}
+
+// With batched sends, the fan-out flushes once per packet, after it went
+// to every subscriber, and once per answered NACK.
+func TestFanoutFlushesAfterEachPacket(t *testing.T) {
+	var flushes int
+	var seenAtFlush []int
+	var a, b *fakeBinding
+	tr := newFanoutTrack(vp8, "a-video", "a", func() {
+		flushes++
+		seenAtFlush = append(seenAtFlush, len(a.got)+len(b.got))
+	})
+	a, b = bind(t, tr, "a", 1111, 96), bind(t, tr, "b", 2222, 96)
+	for seq := range uint16(3) {
+		tr.WriteRTP(&rtp.Packet{Header: rtp.Header{SequenceNumber: seq}, Payload: []byte{1}})
+	}
+	if !slices.Equal(seenAtFlush, []int{2, 4, 6}) {
+		t.Fatalf("packets written at each flush %v, want [2 4 6]", seenAtFlush)
+	}
+	tr.Resend(1111, rtcp.NackPairsFromSequenceNumbers([]uint16{1, 2}))
+	if flushes != 4 || len(a.got) != 5 {
+		t.Fatalf("%d flushes, a got %d packets after a NACK of 2; want 4 and 5", flushes, len(a.got))
 	}
 }

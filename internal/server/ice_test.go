@@ -89,6 +89,9 @@ func TestServerUDPPortFiltered(t *testing.T) {
 	var log testutil.Buffer
 	s, url := startServer(t, Config{UDPPort: port, ICE: cfg, Logger: slog.New(slog.NewTextHandler(&log, nil))})
 
+	if s.flush == nil {
+		t.Error("no batched sends on the UDP port (the default)")
+	}
 	listen := s.udpMux.(*ice.MultiUDPMuxDefault).GetListenAddresses()
 	if len(listen) != 1 || listen[0].String() != netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)).String() {
 		t.Errorf("the udp mux listens on %v, want 127.0.0.1:%d only", listen, port)

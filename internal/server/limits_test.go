@@ -180,7 +180,7 @@ func TestSubscribeOfferBounded(t *testing.T) {
 		p.pub = &publisher{sources: map[string]*source{}}
 		for kind, codec := range map[string]webrtc.RTPCodecCapability{"audio": opus, "video": h264} {
 			src := &source{s: s, uid: uid, kind: kind}
-			src.local.Store(newFanoutTrack(codec, uid+"-"+kind, uid))
+			src.local.Store(newFanoutTrack(codec, uid+"-"+kind, uid, nil))
 			p.pub.sources[kind] = src
 		}
 		r.parts[uid] = p

@@ -187,7 +187,7 @@ func (r *room) publishLocked(p *participant, m *signal.Message, cl *cleanup) {
 		if l := src.local.Load(); l != nil && sameCodec(l.Codec(), d.codec.RTPCodecCapability) {
 			continue
 		}
-		src.local.Store(newFanoutTrack(d.codec.RTPCodecCapability, p.uid+"-"+kind, p.uid))
+		src.local.Store(newFanoutTrack(d.codec.RTPCodecCapability, p.uid+"-"+kind, p.uid, r.s.flush))
 		changed = true
 	}
 	st := signal.Stream{UID: p.uid, RoomID: r.id, Tracks: tracks}

@@ -78,6 +78,10 @@ type Config struct {
 	// that one UDP port on every local IPv4 address that ICE keeps
 	// (loopback included). 0 lets each PeerConnection use ephemeral ports.
 	UDPPort int
+	// NoUDPBatch sends each datagram of UDPPort with its own sendto(2).
+	// By default they are batched: the copies of a forwarded packet to all
+	// its subscribers leave in one sendmmsg(2) (batchconn.go).
+	NoUDPBatch bool
 	// ICE chooses the local addresses the server gathers on (and UDPPort
 	// binds) and the addresses it advertises (1:1 NAT); the zero value
 	// gathers on every interface, loopback included.
@@ -137,6 +141,7 @@ type Server struct {
 	api    *webrtc.API // publish PeerConnections
 	subAPI *webrtc.API // subscribe PeerConnections (newAPI)
 	udpMux io.Closer   // nil without Config.UDPPort
+	flush  func()      // sends the batched datagrams; nil when not batching
 	// ownAddrs are this host's addresses, allowed by default as ICE
 	// candidates of clients on this host (see allowList).
 	ownAddrs []netip.Prefix
@@ -226,7 +231,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
-	api, subAPI, mux, err := newAPI(cfg.UDPPort, cfg.ICE, s.log)
+	api, subAPI, mux, flush, err := newAPI(cfg.UDPPort, !cfg.NoUDPBatch, cfg.ICE, s.log)
 	if err != nil {
 		return nil, fmt.Errorf("new server: %w", err)
 	}
@@ -234,10 +239,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.UDPPort > 0 {
 		port = fmt.Sprintf("udp port %d", cfg.UDPPort)
 	}
-	cfg.ICE.Log(s.log, "port", port)
+	cfg.ICE.Log(s.log, "port", port, "batched_sends", flush != nil)
 	s.log.Info("connection limits", "max_conns", cfg.MaxConns, "max_unjoined_per_ip", cfg.MaxUnjoinedPerIP,
 		"join_timeout", cfg.JoinTimeout, "idle_timeout", cfg.IdleTimeout)
-	s.api, s.subAPI, s.udpMux = api, subAPI, mux
+	s.api, s.subAPI, s.udpMux, s.flush = api, subAPI, mux, flush
 
 	hm := http.NewServeMux()
 	hm.HandleFunc("GET "+signal.Path, s.serveWS)
