@@ -7,9 +7,9 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4/pkg/media"
-	"github.com/roomctl/roomctl/internal/samplebuilder"
 
 	"github.com/roomctl/roomctl/internal/engine"
+	"github.com/roomctl/roomctl/internal/samplebuilder"
 )
 
 // Jitter buffer limits. A frame leaves the buffer as soon as it is whole

@@ -4,8 +4,13 @@
 # `join --publish FILES --loop`, subscribing to nobody) in a room of
 # `roomctl serve`, and one `record --duration SECS` of them, for K in USERS,
 # REPS times. Printed per run: record's CPU (user+system, /usr/bin/time), its
-# peak RSS, the seconds recorded (the durationMs of its recording_file_closed
-# events) and the CPU per recorded user-second; then the means per K.
+# peak RSS (VmHWM: with the binary's own pages, ~50 MB before anything is
+# recorded, shared by every roomctl process) and peak anonymous RSS (RssAnon,
+# sampled every 0.2 s: the process's own memory), the seconds recorded (the
+# durationMs of its recording_file_closed events) and the CPU per recorded
+# user-second; then the means per K. RECORD_GOMAXPROCS=1 runs record (only)
+# with GOMAXPROCS=1, to show what one scheduler thread saves (README
+# "Recording").
 # (scripts/bench-backends.sh runs record against livekit-server as well.)
 #
 #   scripts/bench-record.sh [-k "USERS..."] [-d SECS] [-r REPS]
@@ -23,7 +28,7 @@ while getopts k:d:r:h opt; do
 	k) USERS=$OPTARG ;;
 	d) SECS=$OPTARG ;;
 	r) REPS=$OPTARG ;;
-	*) sed -n '2,16p' "$0" >&2; exit 2 ;;
+	*) sed -n '2,19p' "$0" >&2; exit 2 ;;
 	esac
 done
 export ROOMCTL_ICE_IP=127.0.0.1/32
@@ -46,7 +51,7 @@ pids+=("$BENCH_PID")
 URL=$BENCH_URL
 
 echo "-- record --duration ${SECS}s of K publishers (VP8 640x480 30 fps ~1 Mb/s + Opus, files looped), $REPS repetitions"
-printf '%3s  %8s  %8s  %9s  %14s\n' K "CPU s" "peak MB" "user-s" "ms CPU/user-s"
+printf '%3s  %8s  %8s  %8s  %9s  %14s\n' K "CPU s" "peak MB" "anon MB" "user-s" "ms CPU/user-s"
 for _ in $(seq "$REPS"); do
 	for k in $USERS; do
 		room=rec$RANDOM ppids=()
@@ -57,14 +62,17 @@ for _ in $(seq "$REPS"); do
 		done
 		sleep 1
 		rm -rf "$work/out" && mkdir -p "$work/out"
-		/usr/bin/time -f '%U %S %M' -o "$work/time" "$RC" record --server "$URL" --app-id "$APP" --app-secret "$SECRET" \
-			--room "$room" --uid rec --out "$work/out" --duration "${SECS}s" -q >"$work/rec.out" || true
+		/usr/bin/time -f '%U %S %M' -o "$work/time" env ${RECORD_GOMAXPROCS:+GOMAXPROCS=$RECORD_GOMAXPROCS} "$RC" record --server "$URL" --app-id "$APP" --app-secret "$SECRET" \
+			--room "$room" --uid rec --out "$work/out" --duration "${SECS}s" -q >"$work/rec.out" &
+		tpid=$!
+		anon=$(bench_peak_anon "$tpid")
+		wait "$tpid" || true
 		bench_stop "${ppids[@]}"
 		read -r u s m <"$work/time"
 		secs=$(jq -r 'select(.event=="recording_file_closed") | .data.durationMs' "$work/rec.out" | awk '{t += $1} END {printf "%.1f", t / 1000}')
-		echo "$k $u $s $m $secs" | awk '{cpu = $2 + $3; printf "%3d  %8.2f  %8.1f  %9.1f  %14.2f\n", $1, cpu, $4 / 1024, $5, ($5 > 0 ? 1000 * cpu / $5 : 0)}' | tee -a "$work/rows"
+		echo "$k $u $s $m $secs $anon" | awk '{cpu = $2 + $3; printf "%3d  %8.2f  %8.1f  %8.1f  %9.1f  %14.2f\n", $1, cpu, $4 / 1024, $6 / 1024, $5, ($5 > 0 ? 1000 * cpu / $5 : 0)}' | tee -a "$work/rows"
 	done
 done
 echo
 echo "-- means per K"
-awk '{c[$1] += $2; m[$1] += $3; u[$1] += $4; n[$1]++} END {for (k in c) printf "%3d  CPU %.2f s  peak %.1f MB  %.2f ms CPU per recorded user-second\n", k, c[k] / n[k], m[k] / n[k], 1000 * c[k] / u[k]}' "$work/rows" | sort -n
+awk '{c[$1] += $2; m[$1] += $3; a[$1] += $4; u[$1] += $5; n[$1]++} END {for (k in c) printf "%3d  CPU %.2f s  peak %.1f MB (anonymous %.1f MB)  %.2f ms CPU per recorded user-second\n", k, c[k] / n[k], m[k] / n[k], a[k] / n[k], 1000 * c[k] / u[k]}' "$work/rows" | sort -n

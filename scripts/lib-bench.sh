@@ -133,3 +133,19 @@ bench_stop() {
 	kill -KILL "$@" 2>/dev/null || true
 	wait "$@" 2>/dev/null || true
 }
+
+# bench_peak_anon PID: waits until the child of PID (/usr/bin/time's
+# command; env execs roomctl in the same process) exits, sampling its
+# RssAnon every 0.2 s; prints the peak in kB.
+bench_peak_anon() {
+	local pid=$1 child="" peak=0 v
+	for _ in $(seq 50); do
+		child=$(pgrep -P "$pid" | head -n1) && [ -n "$child" ] && break
+		sleep 0.02
+	done
+	while [ -n "$child" ] && v=$(awk '/^RssAnon:/ {print $2}' "/proc/$child/status" 2>/dev/null) && [ -n "$v" ]; do
+		[ "$v" -gt "$peak" ] && peak=$v
+		sleep 0.2
+	done
+	echo "$peak"
+}

@@ -136,10 +136,10 @@ func (e *Engine) sampleLevels() []event.AudioLevel {
 			out = append(out, event.AudioLevel{UID: e.cfg.UID, AudioLevel: l})
 		}
 	}
-	uids := make([]string, 0, len(e.streams))
 	if !e.remoteLevels() {
 		return out
 	}
+	uids := make([]string, 0, len(e.streams))
 	for uid, r := range e.streams {
 		if r.info.Track("audio") != nil && e.subscribed(uid) {
 			uids = append(uids, uid)

@@ -5,9 +5,9 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
-	"github.com/roomctl/roomctl/internal/samplebuilder"
 
 	"github.com/roomctl/roomctl/internal/codec/h264"
+	"github.com/roomctl/roomctl/internal/samplebuilder"
 )
 
 // rxTrack is what the quality telemetry reads of one subscribed track. Its
