@@ -37,7 +37,7 @@ func cpuProfile(path string) (stop func()) {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "roomctl: ROOMCTL_CPUPROFILE: %v\n", err)
 		if f != nil {
-			f.Close()
+			_ = f.Close()
 		}
 		return func() {}
 	}

@@ -24,7 +24,7 @@ func (flagDepacketizer) IsPartitionTail(marker bool, _ []byte) bool {
 // duplicates and reorders packets (reordering by at most maxShift places).
 func stream(r *rand.Rand, start uint16, n int, loss float64, maxShift int) []*rtp.Packet {
 	var pkts []*rtp.Packet
-	seq, ts := start, uint32(r.Uint32())
+	seq, ts := start, r.Uint32()
 	for range n {
 		parts := 1 + r.IntN(4)
 		for j := range parts {
