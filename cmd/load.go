@@ -52,15 +52,16 @@ room's publishers and only count what arrives (no decoding).
 
 Every second one load_tick line goes to stdout:
   {t, started, joined, failed, receiving, subscribers, packets, kbps, lost, loss,
-   joinMs: {n, p50, p90, p99, max}, firstVideoMs: {…}}
+   joinMs: {n, p50, p90, p99, max}, firstVideoMs: {…}, firstAudioMs: {…}}
 receiving: subscribers that got media in that second; packets, kbps, lost: what
 all subscribers received in that second; loss: lost / (packets + lost), from
 gaps in sequence numbers as packets arrive (a retransmission that fills a gap
-later is not subtracted); joinMs: engine start to connected; firstVideoMs: a
-subscriber's engine start to its first video packet (both over the run so far).
+later is not subtracted); joinMs: engine start to connected; firstVideoMs,
+firstAudioMs: a subscriber's engine start to its first video (audio) packet
+(all over the run so far).
 At the end one load_summary line: {seconds, rooms, publishers, subscribers,
 joined, failed, packets, bytes, lost, loss, kbps (mean once all had started),
-joinMs, firstVideoMs}. A table of the same goes to stderr (not with -q).
+joinMs, firstVideoMs, firstAudioMs}. A table of the same goes to stderr (not with -q).
 
 Rooms are --room when --rooms is 1, else --room-1 … --room-N; uids are pub1…
 and sub1…. roomctl serve takes at most 100 participants per room: a participant
@@ -169,8 +170,8 @@ func runLoad(ctx context.Context, o *loadOptions, s Streams) error {
 	if o.quiet {
 		table = io.Discard
 	}
-	fmt.Fprintf(table, "%6s %8s %7s %6s %9s %9s %10s %7s %10s %10s\n",
-		"t(s)", "started", "joined", "failed", "receiving", "packets/s", "kb/s", "loss", "join p50", "1st vid p50")
+	fmt.Fprintf(table, "%6s %8s %7s %6s %9s %9s %10s %7s %10s %11s %11s\n",
+		"t(s)", "started", "joined", "failed", "receiving", "packets/s", "kb/s", "loss", "join p50", "1st vid p50", "1st aud p50")
 	cfg := load.Config{
 		Rooms: o.roomIDs(), Publishers: o.publishers, Subscribers: o.subscribers,
 		Ramp: o.ramp, Duration: o.duration, Logger: log,
@@ -197,13 +198,13 @@ func runLoad(ctx context.Context, o *loadOptions, s Streams) error {
 		},
 		Tick: func(t load.Tick) {
 			sink.Emit(event.LoadTick, t)
-			fmt.Fprintf(table, "%6.1f %8d %7d %6d %9d %9d %10.1f %6.2f%% %10s %10s\n",
-				t.T, t.Started, t.Joined, t.Failed, t.Receiving, t.Packets, t.Kbps, 100*t.Loss, p50(t.JoinMs), p50(t.FirstVideoMs))
+			fmt.Fprintf(table, "%6.1f %8d %7d %6d %9d %9d %10.1f %6.2f%% %10s %11s %11s\n",
+				t.T, t.Started, t.Joined, t.Failed, t.Receiving, t.Packets, t.Kbps, 100*t.Loss, p50(t.JoinMs), p50(t.FirstVideoMs), p50(t.FirstAudioMs))
 		},
 		Summary: func(sm load.Summary) {
 			sink.Emit(event.LoadSummary, sm)
-			fmt.Fprintf(table, "summary: %.1f s, %d/%d joined, %d failed, %d packets, %.1f kb/s once all started, loss %.2f%%, join p50 %s, first video p50 %s\n",
-				sm.Seconds, sm.Joined, sm.Publishers+sm.Subscribers, sm.Failed, sm.Packets, sm.Kbps, 100*sm.Loss, p50(sm.JoinMs), p50(sm.FirstVideoMs))
+			fmt.Fprintf(table, "summary: %.1f s, %d/%d joined, %d failed, %d packets, %.1f kb/s once all started, loss %.2f%%, join p50 %s, first video p50 %s, first audio p50 %s\n",
+				sm.Seconds, sm.Joined, sm.Publishers+sm.Subscribers, sm.Failed, sm.Packets, sm.Kbps, 100*sm.Loss, p50(sm.JoinMs), p50(sm.FirstVideoMs), p50(sm.FirstAudioMs))
 		},
 	}
 	if err := load.Run(ctx, cfg); err != nil {

@@ -30,8 +30,10 @@ func TestLoad(t *testing.T) {
 		Packets, Lost  int64
 		Kbps           float64
 		FirstVideoMs   *pctl
+		FirstAudioMs   *pctl
 	}](t, l)
-	if s.Joined != 4 || s.Failed != 0 || s.Packets == 0 || s.Kbps <= 0 || s.FirstVideoMs == nil || s.FirstVideoMs.N != 3 {
+	if s.Joined != 4 || s.Failed != 0 || s.Packets == 0 || s.Kbps <= 0 || s.FirstVideoMs == nil || s.FirstVideoMs.N != 3 ||
+		s.FirstAudioMs == nil || s.FirstAudioMs.N != 3 {
 		t.Errorf("summary %v", l.Data)
 	}
 	if n := p.Count(event.LoadTick); n < 4 {

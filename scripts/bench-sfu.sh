@@ -7,9 +7,10 @@
 # (VmHWM) is this run's. Printed per run: the server's CPU in cores over the
 # steady part (from WARM seconds after the last subscriber started to 1 s
 # before the end; /proc/PID/stat), its VmHWM, what the subscribers received
-# (packets/s and Mb/s over the same part, from load's load_tick lines) and
-# load's join and first-video p50, and load's own CPU per subscriber-second
-# (ms; its subscribers count packets, the publisher sends a file); then the
+# (packets/s and Mb/s over the same part, from load's load_tick lines),
+# load's join, first-video and first-audio p50, and load's own CPU per
+# subscriber-second (ms; its subscribers count packets, the publisher sends a
+# file); then the
 # mean per server and N, and the ratios roomctl/livekit. Both servers carry
 # all media on one UDP port (serve --udp-port, batched sends; extra serve
 # flags in $SERVE_ARGS, e.g. SERVE_ARGS=--udp-batch=false).
@@ -32,7 +33,7 @@ while getopts n:d:w:r:b:h opt; do
 	w) WARM=$OPTARG ;;
 	r) REPS=$OPTARG ;;
 	b) BACKENDS=$OPTARG ;;
-	*) sed -n '2,25p' "$0" >&2; exit 2 ;;
+	*) sed -n '2,23p' "$0" >&2; exit 2 ;;
 	esac
 done
 export ROOMCTL_ICE_IP=127.0.0.1/32
@@ -88,14 +89,14 @@ run() {
 		'select(.event=="load_tick" and .data.t > $s and .data.t <= $e) | "\(.data.packets) \(.data.kbps)"' "$work/load.out" |
 		awk -v b="$b" -v n="$n" -v c="$(echo "$c1 $c0 $wall" | awk '{print ($1 - $2) / $3}')" -v h="$hwm" \
 			-v lc="$(echo "$l1 $l0 $wall $n" | awk '{printf "%.2f", 1000 * ($1 - $2) / $3 / $4}')" \
-			-v j="$(jq -r 'select(.event=="load_summary") | "\(.data.joinMs.p50 // "-") \(.data.firstVideoMs.p50 // "-") \(.data.failed)"' "$work/load.out")" \
-			'{p += $1; k += $2; m++} END {split(j, a, " "); printf "%s %d %.3f %s %.0f %.1f %s %s %s %s\n", b, n, c, h, p / m, k / m / 1000, a[1], a[2], a[3], lc}' \
+			-v j="$(jq -r 'select(.event=="load_summary") | "\(.data.joinMs.p50 // "-") \(.data.firstVideoMs.p50 // "-") \(.data.firstAudioMs.p50 // "-") \(.data.failed)"' "$work/load.out")" \
+			'{p += $1; k += $2; m++} END {split(j, a, " "); printf "%s %d %.3f %s %.0f %.1f %s %s %s %s %s\n", b, n, c, h, p / m, k / m / 1000, a[1], a[2], a[3], a[4], lc}' \
 			>>"$work/rows"
-	tail -n1 "$work/rows" | awk '{printf "%-8s %4d  %6.3f  %7.1f  %9.0f  %7.1f  %8s  %8s  %6s  %9s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10}'
+	tail -n1 "$work/rows" | awk '{printf "%-8s %4d  %6.3f  %7.1f  %9.0f  %7.1f  %8s  %8s  %8s  %6s  %9s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11}'
 }
 
 echo "-- 1 publisher (VP8 640x480 30 fps ~1 Mb/s + Opus) -> N counting subscribers, ${SECS} s runs, alternating, $REPS repetitions"
-printf '%-8s %4s  %6s  %7s  %9s  %7s  %8s  %8s  %6s  %9s\n' server N cores "HWM MB" "rx pkt/s" "rx Mb/s" "join p50" "1st vid" failed 'load ms/s'
+printf '%-8s %4s  %6s  %7s  %9s  %7s  %8s  %8s  %8s  %6s  %9s\n' server N cores "HWM MB" "rx pkt/s" "rx Mb/s" "join p50" "1st vid" "1st aud" failed 'load ms/s'
 for _ in $(seq "$REPS"); do
 	for n in $SUBS; do
 		for b in $BACKENDS; do

@@ -66,7 +66,7 @@ const (
 	Reply = "reply"
 	// LoadTick is one second of `roomctl load`: {t, started, joined,
 	// failed, receiving, subscribers, packets, kbps, lost, loss, joinMs,
-	// firstVideoMs} (internal/load.Tick).
+	// firstVideoMs, firstAudioMs} (internal/load.Tick).
 	LoadTick = "load_tick"
 	// LoadSummary ends `roomctl load` (internal/load.Summary).
 	LoadSummary = "load_summary"

@@ -170,7 +170,8 @@ func TestSchema(t *testing.T) {
 			"joinMs": map[string]any{"n": 11, "p50": 30.1, "p90": 40, "p99": 41, "max": 41.2}},
 		LoadSummary: map[string]any{"seconds": 30.0, "rooms": 1, "publishers": 1, "subscribers": 10, "joined": 11, "failed": 0,
 			"packets": 36000, "bytes": 36000000, "lost": 0, "loss": 0, "kbps": 10000,
-			"firstVideoMs": map[string]any{"n": 10, "p50": 80, "p90": 90, "p99": 95, "max": 95}},
+			"firstVideoMs": map[string]any{"n": 10, "p50": 80, "p90": 90, "p99": 95, "max": 95},
+			"firstAudioMs": map[string]any{"n": 10, "p50": 40, "p90": 45, "p99": 50, "max": 50}},
 	}
 	for _, name := range append(append([]string{}, SDK...), Extensions...) {
 		if _, ok := good[name]; !ok {

@@ -83,10 +83,12 @@ type Tick struct {
 	Kbps        float64 `json:"kbps"`        // received by all subscribers in this second
 	Lost        int64   `json:"lost"`        // sequence-number gaps in this second
 	Loss        float64 `json:"loss"`        // lost / (packets + lost)
-	// JoinMs: engine start → connected; FirstVideoMs: a subscriber's
-	// engine start → its first video packet; both over the run so far.
+	// JoinMs: engine start → connected; FirstVideoMs, FirstAudioMs: a
+	// subscriber's engine start → its first video (audio) packet; all over
+	// the run so far.
 	JoinMs       *Pctl `json:"joinMs,omitempty"`
 	FirstVideoMs *Pctl `json:"firstVideoMs,omitempty"`
+	FirstAudioMs *Pctl `json:"firstAudioMs,omitempty"`
 }
 
 // Summary is the whole run.
@@ -104,6 +106,7 @@ type Summary struct {
 	Kbps         float64 `json:"kbps"` // mean over the steady part (all joined)
 	JoinMs       *Pctl   `json:"joinMs,omitempty"`
 	FirstVideoMs *Pctl   `json:"firstVideoMs,omitempty"`
+	FirstAudioMs *Pctl   `json:"firstAudioMs,omitempty"`
 }
 
 // ErrConfig is returned for a configuration Run cannot run.
@@ -120,14 +123,15 @@ type member struct {
 	packets, bytes, lost atomic.Int64
 	lastPkt              atomic.Int64 // unix ns of the last packet
 	firstVideo           atomic.Bool
+	firstAudio           atomic.Bool
 }
 
 type runner struct {
 	cfg Config
 	mu  sync.Mutex
-	// join and first-video latencies, ms
-	joinMs, firstMs []float64
-	members         []*member
+	// join, first-video and first-audio latencies, ms
+	joinMs, firstMs, firstAudioMs []float64
+	members                       []*member
 }
 
 // Run runs the load until ctx ends or Duration passed.
@@ -277,7 +281,7 @@ func (r *runner) tick(since time.Duration, t, prev totals) Tick {
 		tk.Loss = round4(float64(lost) / float64(pk+lost))
 	}
 	r.mu.Lock()
-	tk.JoinMs, tk.FirstVideoMs = pctl(r.joinMs), pctl(r.firstMs)
+	tk.JoinMs, tk.FirstVideoMs, tk.FirstAudioMs = pctl(r.joinMs), pctl(r.firstMs), pctl(r.firstAudioMs)
 	r.mu.Unlock()
 	return tk
 }
@@ -297,7 +301,7 @@ func (r *runner) summary(start time.Time, steady []totals) Summary {
 		s.Kbps = math.Round(float64(b.bytes-a.bytes)*8/1000/b.at.Sub(a.at).Seconds()*10) / 10
 	}
 	r.mu.Lock()
-	s.JoinMs, s.FirstVideoMs = pctl(r.joinMs), pctl(r.firstMs)
+	s.JoinMs, s.FirstVideoMs, s.FirstAudioMs = pctl(r.joinMs), pctl(r.firstMs), pctl(r.firstAudioMs)
 	r.mu.Unlock()
 	return s
 }
@@ -375,9 +379,13 @@ func (s *countSink) WriteRTP(p *rtp.Packet, arrival time.Time) {
 	s.m.packets.Add(1)
 	s.m.bytes.Add(int64(len(p.Payload) + 12))
 	s.m.lastPkt.Store(arrival.UnixNano())
-	if s.video && !s.m.firstVideo.Swap(true) {
+	first, into := &s.m.firstAudio, &s.r.firstAudioMs
+	if s.video {
+		first, into = &s.m.firstVideo, &s.r.firstMs
+	}
+	if !first.Swap(true) {
 		s.r.mu.Lock()
-		s.r.firstMs = append(s.r.firstMs, ms(arrival.Sub(s.m.started)))
+		*into = append(*into, ms(arrival.Sub(s.m.started)))
 		s.r.mu.Unlock()
 	}
 }

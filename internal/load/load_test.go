@@ -47,6 +47,16 @@ func TestCountSink(t *testing.T) {
 	if len(r.firstMs) != 1 || r.firstMs[0] < 50 {
 		t.Errorf("first video %v, want one value ≥ 50 ms", r.firstMs)
 	}
+	if len(r.firstAudioMs) != 0 {
+		t.Errorf("first audio %v from video packets", r.firstAudioMs)
+	}
+	a := &countSink{r: r, m: m}
+	for seq := range uint16(3) {
+		a.WriteRTP(&rtp.Packet{Header: rtp.Header{SequenceNumber: seq}, Payload: make([]byte, 10)}, time.Now())
+	}
+	if len(r.firstAudioMs) != 1 || r.firstAudioMs[0] < 50 || len(r.firstMs) != 1 {
+		t.Errorf("first audio %v, first video %v: want one value each", r.firstAudioMs, r.firstMs)
+	}
 }
 
 func TestRunRefusesBadConfig(t *testing.T) {
