@@ -23,7 +23,7 @@ func main() {
 }
 
 // cpuProfile writes a CPU profile of the whole run to path (a developer's
-// aid, README "Profiling"; `go tool pprof bin/roomctl FILE`); "" does
+// aid, README "Developer notes"; `go tool pprof bin/roomctl FILE`); "" does
 // nothing. A profile that cannot start is reported on stderr and the run
 // goes on.
 func cpuProfile(path string) (stop func()) {

@@ -99,23 +99,6 @@ func (c Config) Apply(se *webrtc.SettingEngine) {
 	}
 }
 
-// UDPMuxOptions are the options of ice.NewMultiUDPMuxFromPort that bind the
-// one shared port on the addresses Apply lets ICE gather on, and no other
-// (not 0.0.0.0).
-func (c Config) UDPMuxOptions() []ice.UDPMuxFromPortOption {
-	opts := []ice.UDPMuxFromPortOption{
-		ice.UDPMuxFromPortWithLoopback(),
-		ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4),
-	}
-	if len(c.Interfaces) > 0 {
-		opts = append(opts, ice.UDPMuxFromPortWithInterfaceFilter(c.KeepInterface))
-	}
-	if len(c.IPs) > 0 {
-		opts = append(opts, ice.UDPMuxFromPortWithIPFilter(c.KeepIP))
-	}
-	return opts
-}
-
 // Local is a local address and the interface it is on.
 type Local struct {
 	Interface string

@@ -342,28 +342,3 @@ func loopbackName(t *testing.T) string {
 	t.Skip("no loopback interface")
 	return ""
 }
-
-// The single shared port binds the kept addresses only, not 0.0.0.0.
-func TestUDPMuxBindsKeptAddressesOnly(t *testing.T) {
-	for _, cfg := range []Config{
-		{IPs: prefixes("127.0.0.1/32")},
-		{Interfaces: []string{loopbackName(t)}},
-	} {
-		m, err := ice.NewMultiUDPMuxFromPort(0, cfg.UDPMuxOptions()...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := m.GetListenAddresses()
-		if err := m.Close(); err != nil {
-			t.Error(err)
-		}
-		if len(got) == 0 {
-			t.Errorf("%v: the mux listens nowhere", cfg)
-		}
-		for _, a := range got {
-			if ua, ok := a.(*net.UDPAddr); !ok || !ua.IP.IsLoopback() {
-				t.Errorf("%v: the mux listens on %v", cfg, a)
-			}
-		}
-	}
-}

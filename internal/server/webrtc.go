@@ -6,10 +6,9 @@ import (
 	"log/slog"
 	"net"
 
-	"github.com/pion/logging"
-
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/roomctl/roomctl/internal/iceopt"
