@@ -197,3 +197,23 @@ func TestRingSize(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkVideoFrames: frames of 3 packets of 1100 bytes, as a 1 Mb/s
+// 30-fps stream has; one op is one packet.
+func BenchmarkVideoFrames(b *testing.B) {
+	sb := New(512, flagDepacketizer{}, 90000)
+	payload := make([]byte, 1100)
+	b.ReportAllocs()
+	for i := range b.N {
+		seq := uint16(i) //nolint:gosec // wraps on purpose
+		p := append([]byte(nil), payload...)
+		p[0] = 0
+		if i%3 == 0 {
+			p[0] = 1
+		}
+		sb.Push(&rtp.Packet{Header: rtp.Header{SequenceNumber: seq, Timestamp: uint32(i / 3 * 3000), Marker: i%3 == 2}, Payload: p}) //nolint:gosec // wraps on purpose
+		for s := sb.Pop(); s != nil; s = sb.Pop() {
+			_ = s
+		}
+	}
+}

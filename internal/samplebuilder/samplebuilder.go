@@ -352,7 +352,15 @@ func (s *SampleBuilder) buildSample(purgingBuffers bool) *media.Sample {
 	}
 
 	// merge all the buffers into a sample
-	data := []byte{}
+	// roomctl: one allocation for the sample in the usual case (pion
+	// starts from an empty slice and grows it packet by packet): the
+	// payloads' size, plus room for the length prefixes H.264 in AVC form
+	// adds to each NAL unit.
+	size := 0
+	for i := consume.head; i != consume.tail; i++ {
+		size += len((*s.slot(i)).Payload) + 8
+	}
+	data := make([]byte, 0, size)
 	var metadata any
 	var rtpHeaders []*rtp.Header
 	for i := consume.head; i != consume.tail; i++ {
