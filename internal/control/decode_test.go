@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/roomctl/roomctl/internal/event"
+	"github.com/roomctl/roomctl/internal/event/eventschema"
 )
 
 // decodeCases feed both TestDecode and FuzzDecode's seed corpus.
@@ -78,7 +79,7 @@ func FuzzDecode(f *testing.F) {
 	for _, c := range decodeCases {
 		f.Add([]byte(c.line))
 	}
-	v, err := event.NewValidator()
+	v, err := eventschema.New()
 	if err != nil {
 		f.Fatal(err)
 	}

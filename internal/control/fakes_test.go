@@ -14,6 +14,7 @@ import (
 
 	"github.com/roomctl/roomctl/internal/engine"
 	"github.com/roomctl/roomctl/internal/event"
+	"github.com/roomctl/roomctl/internal/event/eventschema"
 	"github.com/roomctl/roomctl/mixing"
 )
 
@@ -130,7 +131,7 @@ func allMethods(rec *recorder) Methods {
 }
 
 // validator is the schema every reply line of these tests must pass.
-var validator = sync.OnceValues(event.NewValidator)
+var validator = sync.OnceValues(eventschema.New)
 
 // collector is what the sink writes to: it checks each line against the
 // schema and keeps the replies.

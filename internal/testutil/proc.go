@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/roomctl/roomctl/internal/event"
+	"github.com/roomctl/roomctl/internal/event/eventschema"
 )
 
 // Deadline bounds every wait of the harness. It is generous: a -race build
@@ -27,7 +28,7 @@ const Deadline = 30 * time.Second
 const LoopbackICE = "127.0.0.1/32"
 
 // schema is the event schema's validator, compiled once.
-var schema = sync.OnceValues(event.NewValidator)
+var schema = sync.OnceValues(eventschema.New)
 
 // Cmd is a roomctl process to start.
 type Cmd struct {
@@ -72,7 +73,7 @@ type Proc struct {
 // Start starts c and collects its events until it exits.
 func Start(t testing.TB, c Cmd) *Proc {
 	t.Helper()
-	var v *event.Validator
+	var v *eventschema.Validator
 	if !c.NoSchema {
 		var err error
 		if v, err = schema(); err != nil {
@@ -146,7 +147,7 @@ func Start(t testing.TB, c Cmd) *Proc {
 }
 
 // add decodes one stdout line, validating it when v is set.
-func (p *Proc) add(line []byte, v *event.Validator) {
+func (p *Proc) add(line []byte, v *eventschema.Validator) {
 	b := append([]byte(nil), line...)
 	if v != nil {
 		if err := v.Validate(b); err != nil {
