@@ -15,6 +15,7 @@ import (
 	"github.com/roomctl/roomctl/internal/ids"
 	"github.com/roomctl/roomctl/internal/load"
 	"github.com/roomctl/roomctl/internal/media"
+	"github.com/roomctl/roomctl/internal/procs"
 	"github.com/roomctl/roomctl/internal/token"
 )
 
@@ -68,6 +69,11 @@ and sub1…. roomctl serve takes at most 100 participants per room: a participan
 beyond is refused and counted as failed; use --rooms for more. Tokens are minted with --app-secret (--backend livekit: the API
 secret). It uses the engine every room command uses, so it loads livekit-server
 as well (--backend livekit).
+
+load runs on one scheduler thread (GOMAXPROCS) per 100 participants, not one
+per CPU: it uses less CPU per subscriber that way (README "Load and the
+SFU's cost").
+GOMAXPROCS set in the environment wins.
 
 ` + exitCodesHelp,
 		Example: `  roomctl load --app-id 1001 --app-secret "$SECRET" --room bench --publish v.ivf,a.ogg \
@@ -207,6 +213,7 @@ func runLoad(ctx context.Context, o *loadOptions, s Streams) error {
 				sm.Seconds, sm.Joined, sm.Publishers+sm.Subscribers, sm.Failed, sm.Packets, sm.Kbps, 100*sm.Loss, p50(sm.JoinMs), p50(sm.FirstVideoMs), p50(sm.FirstAudioMs))
 		},
 	}
+	procs.New(loadParticipantsPerProc, len(cfg.Rooms)*(o.publishers+o.subscribers), log)
 	if err := load.Run(ctx, cfg); err != nil {
 		return err
 	}
@@ -215,6 +222,11 @@ func runLoad(ctx context.Context, o *loadOptions, s Streams) error {
 	}
 	return nil
 }
+
+// loadParticipantsPerProc is how many participants one scheduler thread
+// carries: about 0.42 core at 100 counting subscribers of a 1 Mb/s stream
+// (4.2 ms per subscriber-second with one P, BENCHMARKS.md).
+const loadParticipantsPerProc = 100
 
 func p50(p *load.Pctl) string {
 	if p == nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/roomctl/roomctl/internal/control"
 	"github.com/roomctl/roomctl/internal/engine"
+	"github.com/roomctl/roomctl/internal/procs"
 	"github.com/roomctl/roomctl/record"
 )
 
@@ -53,6 +54,10 @@ record decodes no audio, except each track's first packet (for
 first_audio_frame_decode), unless --audio-level-report (or the control method
 enableAudioLevelReport) asks for levels: without it record prints no
 active_speaker and no remote levels.
+
+record runs on one scheduler thread (GOMAXPROCS) per 48 recorded tracks
+(24 users), not one per CPU: it uses less CPU that way (README "Recording").
+GOMAXPROCS set in the environment wins.
 
 A missing or unwritable --out is a usage error (exit 2) before joining. When a
 recording_error was printed, roomctl exits 1 at the end.
@@ -101,7 +106,7 @@ func runRecord(ctx context.Context, o *recordOptions, s Streams) error {
 		return fmt.Errorf("record: %w", err)
 	}
 	cfg := o.engineConfig(se)
-	cfg.Tracks = rec
+	cfg.Tracks = scaledTracks{rec, procs.New(recordTracksPerProc, 0, se.log)}
 	// A recorder plays nothing: remote audio is decoded for levels only
 	// when --audio-level-report (or enableAudioLevelReport) asks for them.
 	cfg.NoRemoteLevels = true
@@ -133,4 +138,34 @@ func runRecord(ctx context.Context, o *recordOptions, s Streams) error {
 		return fmt.Errorf("%d recording error(s); see the recording_error events", n)
 	}
 	return nil
+}
+
+// recordTracksPerProc is how many recorded tracks one scheduler thread
+// carries: about a third of a core at 24 users of 1 Mb/s VP8 + Opus
+// (13.4 ms per user-second with one P, BENCHMARKS.md).
+const recordTracksPerProc = 48
+
+// scaledTracks counts the tracks being recorded for the scheduler's size.
+type scaledTracks struct {
+	h engine.TrackHandler
+	s *procs.Scaler
+}
+
+func (t scaledTracks) HandleTrack(rt *engine.RemoteTrack) engine.PacketSink {
+	sink := t.h.HandleTrack(rt)
+	if sink == nil {
+		return nil
+	}
+	t.s.Add(1)
+	return &scaledSink{PacketSink: sink, s: t.s}
+}
+
+type scaledSink struct {
+	engine.PacketSink
+	s *procs.Scaler
+}
+
+func (k *scaledSink) Close(reason engine.EndReason) {
+	k.PacketSink.Close(reason)
+	k.s.Add(-1)
 }
