@@ -1,5 +1,6 @@
 // Package aac encodes PCM to AAC-LC with libavcodec's native "aac" encoder,
-// through cgo (Debian: libavcodec-dev, libavutil-dev; FFmpeg 5.1 API).
+// through cgo (Debian: libavcodec-dev, libavutil-dev; FFmpeg 5.1 API). The
+// library is opened on first use (push/avlib), not linked.
 //
 // There is no pure-Go AAC encoder to use instead (see MEDIA-NOTES.md), and
 // the FFmpeg bindings that exist do not build against Debian's FFmpeg 5.1,
@@ -17,7 +18,6 @@
 package aac
 
 /*
-#cgo pkg-config: libavcodec libavutil
 #include <string.h>
 #include <libavcodec/avcodec.h>
 #include <libavutil/channel_layout.h>
@@ -90,6 +90,8 @@ import (
 	"fmt"
 	"sync"
 	"unsafe"
+
+	"github.com/roomctl/roomctl/push/avlib"
 )
 
 var logOnce sync.Once
@@ -140,6 +142,9 @@ func New(o Options) (*Encoder, error) {
 	}
 	if o.SampleRate < 8000 || o.SampleRate > 96000 || o.BitRate < 8000 || o.BitRate > 512000 {
 		return nil, fmt.Errorf("aac: unsupported rate %d Hz / bit rate %d", o.SampleRate, o.BitRate)
+	}
+	if err := avlib.Load(); err != nil {
+		return nil, fmt.Errorf("aac: %w", err)
 	}
 	logOnce.Do(func() { C.av_log_set_level(C.AV_LOG_ERROR) })
 	e := &Encoder{channels: o.Channels}

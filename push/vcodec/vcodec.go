@@ -2,7 +2,8 @@
 // canvas and encodes the canvas to H.264, with FFmpeg's libraries through
 // cgo: libavcodec's native VP8 and H.264 decoders, libswscale, and
 // libavcodec's libx264 wrapper (Debian 12: libavcodec-dev, libswscale-dev,
-// FFmpeg 5.1 API; libx264 is linked into Debian's libavcodec).
+// FFmpeg 5.1 API; libx264 is linked into Debian's libavcodec). The
+// libraries are opened on first use (push/avlib), not linked.
 //
 // The encoder is set up for live restreams: x264's veryfast preset with
 // the zerolatency tune (no lookahead, no frame delay: one picture in, one
@@ -16,7 +17,6 @@
 package vcodec
 
 /*
-#cgo pkg-config: libavcodec libavutil libswscale
 #include <stdlib.h>
 #include <string.h>
 #include <libavcodec/avcodec.h>
@@ -159,13 +159,22 @@ import (
 	"strings"
 	"sync"
 	"unsafe"
+
+	"github.com/roomctl/roomctl/push/avlib"
 )
 
 var quietOnce sync.Once
 
-// quiet lowers libav's process-wide log level to errors: x264 prints its
-// settings and statistics on stderr at info level.
-func quiet() { quietOnce.Do(func() { C.vc_quiet() }) }
+// open loads the FFmpeg libraries (on first use, see push/avlib) and lowers
+// libav's process-wide log level to errors: x264 prints its settings and
+// statistics on stderr at info level.
+func open() error {
+	if err := avlib.Load(); err != nil {
+		return fmt.Errorf("vcodec: %w", err)
+	}
+	quietOnce.Do(func() { C.vc_quiet() })
+	return nil
+}
 
 func averr(op string, rc C.int) error {
 	var buf [256]C.char
@@ -192,7 +201,9 @@ type Decoder struct {
 
 // NewDecoder opens a decoder for codec, "VP8" or "H264" (any case).
 func NewDecoder(codec string) (*Decoder, error) {
-	quiet()
+	if err := open(); err != nil {
+		return nil, err
+	}
 	var id C.int
 	switch strings.ToUpper(codec) {
 	case "VP8":
@@ -264,6 +275,9 @@ type Canvas struct {
 func NewCanvas(w, h int) (*Canvas, error) {
 	if w <= 0 || h <= 0 || w%2 != 0 || h%2 != 0 {
 		return nil, fmt.Errorf("vcodec: canvas size %dx%d: want even and positive", w, h)
+	}
+	if err := open(); err != nil {
+		return nil, err
 	}
 	f := C.vc_canvas(C.int(w), C.int(h))
 	if f == nil {
@@ -387,7 +401,9 @@ type Encoder struct {
 
 // NewEncoder opens libx264 with live settings (see the package comment).
 func NewEncoder(o EncoderOptions) (*Encoder, error) {
-	quiet()
+	if err := open(); err != nil {
+		return nil, err
+	}
 	if o.Width <= 0 || o.Height <= 0 || o.Width%2 != 0 || o.Height%2 != 0 {
 		return nil, fmt.Errorf("vcodec: encoder size %dx%d: want even and positive", o.Width, o.Height)
 	}
