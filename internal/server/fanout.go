@@ -3,6 +3,7 @@ package server
 import (
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -26,6 +27,11 @@ type fanoutTrack struct {
 
 	mu       sync.RWMutex
 	bindings []fanoutBinding
+	// reportTo holds, by SSRC, the RTCP writers of senders whose reports
+	// this track makes itself (see reportFor); Bind moves one into its
+	// binding. reporting counts the bindings that have one.
+	reportTo  map[webrtc.SSRC]func([]rtcp.Packet) error
+	reporting int
 
 	// Written by WriteRTP only (one goroutine: the source's forward loop);
 	// the header is reused for every binding, as pion's static track does,
@@ -43,6 +49,59 @@ type fanoutBinding struct {
 	ssrc        webrtc.SSRC
 	payloadType webrtc.PayloadType
 	writeStream webrtc.TrackLocalWriter
+	sr          *senderReports // nil: the sender's interceptors report
+}
+
+// senderReports makes the RTCP sender reports of one binding whose sender
+// has no sender-report interceptor: a sender that reuses a subscribe
+// transceiver is made with the server's API (subscribe.go,
+// subTransceiver), and pion gives such senders no interceptors (those are
+// built per PeerConnection, inside NewPeerConnection). Written by WriteRTP
+// only (the source's forward loop).
+type senderReports struct {
+	write   func([]rtcp.Packet) error // the subscribe PeerConnection's WriteRTCP
+	packets uint32
+	octets  uint32
+	last    time.Time // when the last report went
+}
+
+// senderReportInterval is how often a binding's report goes, as pion's
+// sender-report interceptor sends them (its default interval).
+const senderReportInterval = time.Second
+
+// sent counts a packet written to the binding at now, and sends a report
+// when one is due: the packet's RTP timestamp at now (as pion's interceptor
+// does, from the last packet written), the packets and payload octets
+// written so far.
+func (r *senderReports) sent(ssrc webrtc.SSRC, p *rtp.Packet, now time.Time) {
+	r.packets++
+	r.octets += uint32(len(p.Payload))
+	if now.Sub(r.last) < senderReportInterval {
+		return
+	}
+	r.last = now
+	_ = r.write([]rtcp.Packet{&rtcp.SenderReport{
+		SSRC: uint32(ssrc), NTPTime: toNTP(now), RTPTime: p.Timestamp,
+		PacketCount: r.packets, OctetCount: r.octets,
+	}})
+}
+
+// toNTP is t as a 64-bit NTP timestamp (seconds since 1900 . fraction).
+func toNTP(t time.Time) uint64 {
+	const unixToNTP = 2208988800
+	frac := uint64(t.Nanosecond()) << 32 / uint64(time.Second)
+	return uint64(t.Unix()+unixToNTP)<<32 | frac
+}
+
+// reportFor makes the track send the RTCP sender reports of the sender
+// with ssrc itself, through write, once that sender binds.
+func (t *fanoutTrack) reportFor(ssrc webrtc.SSRC, write func([]rtcp.Packet) error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.reportTo == nil {
+		t.reportTo = make(map[webrtc.SSRC]func([]rtcp.Packet) error)
+	}
+	t.reportTo[ssrc] = write
 }
 
 // retransmitRing is how many packets of a video track are kept for
@@ -80,9 +139,13 @@ func (t *fanoutTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParamet
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.bindings = append(t.bindings, fanoutBinding{
-		id: ctx.ID(), ssrc: ctx.SSRC(), payloadType: codec.PayloadType, writeStream: ctx.WriteStream(),
-	})
+	b := fanoutBinding{id: ctx.ID(), ssrc: ctx.SSRC(), payloadType: codec.PayloadType, writeStream: ctx.WriteStream()}
+	if w, ok := t.reportTo[b.ssrc]; ok {
+		delete(t.reportTo, b.ssrc)
+		b.sr = &senderReports{write: w}
+		t.reporting++
+	}
+	t.bindings = append(t.bindings, b)
 	return codec, nil
 }
 
@@ -131,6 +194,9 @@ func (t *fanoutTrack) Unbind(ctx webrtc.TrackLocalContext) error {
 	defer t.mu.Unlock()
 	for i, b := range t.bindings {
 		if b.id == ctx.ID() {
+			if b.sr != nil {
+				t.reporting--
+			}
 			t.bindings[i] = t.bindings[len(t.bindings)-1]
 			t.bindings = t.bindings[:len(t.bindings)-1]
 			return nil
@@ -159,9 +225,16 @@ func (t *fanoutTrack) WriteRTP(p *rtp.Packet) {
 	}
 	t.hdr = p.Header
 	t.mu.RLock()
+	var now time.Time
+	if t.reporting > 0 {
+		now = time.Now()
+	}
 	for _, b := range t.bindings {
 		t.hdr.SSRC, t.hdr.PayloadType = uint32(b.ssrc), uint8(b.payloadType)
 		_, _ = b.writeStream.WriteRTP(&t.hdr, p.Payload)
+		if b.sr != nil {
+			b.sr.sent(b.ssrc, p, now)
+		}
 	}
 	t.mu.RUnlock()
 	if t.flush != nil {

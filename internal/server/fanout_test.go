@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
@@ -190,5 +191,19 @@ func TestFanoutFlushesAfterEachPacket(t *testing.T) {
 	tr.Resend(1111, rtcp.NackPairsFromSequenceNumbers([]uint16{1, 2}))
 	if flushes != 4 || len(a.got) != 5 {
 		t.Fatalf("%d flushes, a got %d packets after a NACK of 2; want 4 and 5", flushes, len(a.got))
+	}
+}
+
+func TestToNTP(t *testing.T) {
+	got := toNTP(time.Unix(1, int64(500*time.Millisecond)))
+	if want := uint64(2208988801)<<32 | 1<<31; got != want {
+		t.Fatalf("toNTP(1.5 s after 1970) = %#x, want %#x", got, want)
+	}
+	// The engine reads it back (engine.ntpTime does the inverse).
+	now := time.Date(2026, 12, 3, 17, 30, 0, 250_000_000, time.UTC)
+	n := toNTP(now)
+	back := time.Unix(int64(n>>32)-2208988800, int64((n&0xFFFFFFFF)*uint64(time.Second)>>32))
+	if d := back.Sub(now); d < -time.Microsecond || d > time.Microsecond {
+		t.Fatalf("round trip of %v: %v", now, back)
 	}
 }

@@ -143,6 +143,7 @@ type client struct {
 	tracks   sync.WaitGroup
 	rtp      atomic.Int64
 	gotTrack chan *webrtc.TrackRemote
+	srs      chan uint32 // SSRCs of the RTCP sender reports the subscribe PC receives
 }
 
 func dial(t *testing.T, url, name string) *client {
@@ -163,6 +164,7 @@ func dial(t *testing.T, url, name string) *client {
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
 		gotTrack: make(chan *webrtc.TrackRemote, 16),
+		srs:      make(chan uint32, 64),
 	}
 	go c.readLoop()
 	t.Cleanup(c.close)
@@ -401,13 +403,29 @@ func (c *client) newSubscribePC() error {
 		return err
 	}
 	pc.OnICECandidate(c.trickle(signal.PCSubscribe))
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	pc.OnTrack(func(tr *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
 		c.tracks.Add(1)
 		defer c.tracks.Done()
 		select {
 		case c.gotTrack <- tr:
 		default:
 		}
+		go func() {
+			for {
+				pkts, _, err := rcv.ReadRTCP()
+				if err != nil {
+					return
+				}
+				for _, p := range pkts {
+					if sr, ok := p.(*rtcp.SenderReport); ok {
+						select {
+						case c.srs <- sr.SSRC:
+						default:
+						}
+					}
+				}
+			}
+		}()
 		for {
 			if _, _, err := tr.ReadRTP(); err != nil {
 				return

@@ -233,10 +233,14 @@ func TestSubscribeMLinesRecycled(t *testing.T) {
 		alice.waitFor(signal.TypeAnswer)
 		m := bob.waitFor(signal.TypeOffer, signal.TypeError)
 		mlines := strings.Count(m.SDP, "\nm=")
-		if tr := awaitTrack(t, bob); tr.StreamID() != "alice" || tr.Codec().MimeType != webrtc.MimeTypeVP8 {
+		tr := awaitTrack(t, bob)
+		if tr.StreamID() != "alice" || tr.Codec().MimeType != webrtc.MimeTypeVP8 {
 			t.Fatalf("round %d: bob got track %s %s", i+1, tr.StreamID(), tr.Codec().MimeType)
 		}
-		t.Logf("round %d: bob's subscribe offer has %d m-lines; he receives alice", i+1, mlines)
+		// A reused m-line's sender is not the PeerConnection's own; the
+		// sender reports (A/V sync) must come all the same.
+		awaitSenderReport(t, bob, uint32(tr.SSRC()))
+		t.Logf("round %d: bob's subscribe offer has %d m-lines; he receives alice and her sender reports", i+1, mlines)
 		if mlines > 1 {
 			t.Fatalf("round %d: bob's subscribe offer has %d m-lines for alice's one track, want 1", i+1, mlines)
 		}
@@ -245,5 +249,22 @@ func TestSubscribeMLinesRecycled(t *testing.T) {
 		bob.waitFor(signal.TypeOffer, signal.TypeError) // alice's m-line goes inactive
 		bob.ping()                                      // and bob's answer is in
 		alice.close()
+	}
+}
+
+// awaitSenderReport waits for an RTCP sender report of ssrc at c's
+// subscribe PeerConnection.
+func awaitSenderReport(t *testing.T, c *client, ssrc uint32) {
+	t.Helper()
+	deadline := time.After(wait)
+	for {
+		select {
+		case got := <-c.srs:
+			if got == ssrc {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("%s: no sender report for SSRC %d within %v", c.name, ssrc, wait)
+		}
 	}
 }

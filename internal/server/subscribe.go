@@ -163,6 +163,15 @@ func (r *room) subTransceiver(q *participant, local *fanoutTrack) (*webrtc.RTPTr
 			_ = sender.Stop()
 			return nil, fmt.Errorf("reuse transceiver %s: %w", tr.Mid(), err)
 		}
+		// A sender made by the API, not by the PeerConnection, has none of
+		// its interceptors (pion builds them per PeerConnection, and
+		// pc.AddTrack will not reuse a transceiver the subscriber answered
+		// inactive): the track sends this sender's RTCP sender reports
+		// itself, for the subscriber's A/V sync. (No TWCC sequence numbers
+		// on this m-line either; nothing here uses its feedback.)
+		if enc := sender.GetParameters().Encodings; len(enc) > 0 {
+			local.reportFor(enc[0].SSRC, sub.pc.WriteRTCP)
+		}
 		sub.free = slices.Delete(sub.free, i, i+1)
 		return tr, nil
 	}
