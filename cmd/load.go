@@ -224,8 +224,8 @@ func runLoad(ctx context.Context, o *loadOptions, s Streams) error {
 }
 
 // loadParticipantsPerProc is how many participants one scheduler thread
-// carries: about 0.42 core at 100 counting subscribers of a 1 Mb/s stream
-// (4.2 ms per subscriber-second with one P, BENCHMARKS.md).
+// carries: about 0.45 core at 100 counting subscribers of a 1 Mb/s stream
+// (~4.6 ms per subscriber-second with one P, BENCHMARKS.md).
 const loadParticipantsPerProc = 100
 
 func p50(p *load.Pctl) string {

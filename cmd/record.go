@@ -142,7 +142,7 @@ func runRecord(ctx context.Context, o *recordOptions, s Streams) error {
 
 // recordTracksPerProc is how many recorded tracks one scheduler thread
 // carries: about a third of a core at 24 users of 1 Mb/s VP8 + Opus
-// (13.4 ms per user-second with one P, BENCHMARKS.md).
+// (~15 ms per user-second with one P, BENCHMARKS.md).
 const recordTracksPerProc = 48
 
 // scaledTracks counts the tracks being recorded for the scheduler's size.

@@ -8,9 +8,9 @@
 # recorded, shared by every roomctl process) and peak anonymous RSS (RssAnon,
 # sampled every 0.2 s: the process's own memory), the seconds recorded (the
 # durationMs of its recording_file_closed events) and the CPU per recorded
-# user-second; then the means per K. RECORD_GOMAXPROCS=1 runs record (only)
-# with GOMAXPROCS=1, to show what one scheduler thread saves (README
-# "Recording").
+# user-second; then the means per K. record sizes its own GOMAXPROCS (one
+# per 48 recorded tracks: 1 here); RECORD_GOMAXPROCS=N sets it instead, e.g.
+# 2 to see what one P per CPU costs (README "Recording").
 # (scripts/bench-backends.sh runs record against livekit-server as well.)
 #
 #   scripts/bench-record.sh [-k "USERS..."] [-d SECS] [-r REPS]

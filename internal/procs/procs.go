@@ -7,9 +7,10 @@
 // an OS thread (futex, epoll): on a 2-core VM a record of 10 users spent a
 // third of its CPU in the scheduler that way, more than on the media. With
 // one P the hand-offs stay on one thread. So record and load run with as
-// many Ps as their work needs — one per Units — instead of one per CPU:
-// record of 10 users 18.4 → 15.9 ms CPU per user-second, load of 50
-// counting subscribers 5.2 → 4.2 ms per subscriber-second (BENCHMARKS.md).
+// many Ps as their work needs — one per perP units of it — instead of one
+// per CPU: a record of 10 users ~18 → ~15 ms CPU per user-second, a load of
+// 50 counting subscribers ~6.0 → ~4.6 ms per subscriber-second
+// (BENCHMARKS.md, "Process start, scheduler sizing").
 //
 // The environment variable GOMAXPROCS, when set, wins: a Scaler then leaves
 // the runtime alone. So does a race-enabled build (the tests' binaries),
