@@ -482,16 +482,20 @@ func (c *client) publish(api *webrtc.API, codec webrtc.RTPCodecCapability, frame
 		c.t.Fatal(err)
 	}
 	pc.OnICECandidate(c.trickle(signal.PCPublish))
-	c.mu.Lock()
-	c.pub = pc
-	c.mu.Unlock()
-
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
 		c.t.Fatal(err)
 	}
+	// The offer goes out before SetLocalDescription starts gathering, so
+	// the server never gets a candidate before it; c.mu is held across
+	// both, so an answer the read loop gets in between waits for the local
+	// offer instead of failing in signaling state stable.
+	c.mu.Lock()
+	c.pub = pc
 	c.send(&signal.Message{Type: signal.TypeOffer, PC: signal.PCPublish, SDP: offer.SDP, Tracks: declare})
-	if err := pc.SetLocalDescription(offer); err != nil {
+	err = pc.SetLocalDescription(offer)
+	c.mu.Unlock()
+	if err != nil {
 		c.t.Fatal(err)
 	}
 
