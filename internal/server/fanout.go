@@ -29,9 +29,8 @@ type fanoutTrack struct {
 	bindings []fanoutBinding
 	// reportTo holds, by SSRC, the RTCP writers of senders whose reports
 	// this track makes itself (see reportFor); Bind moves one into its
-	// binding. reporting counts the bindings that have one.
-	reportTo  map[webrtc.SSRC]func([]rtcp.Packet) error
-	reporting int
+	// binding.
+	reportTo map[webrtc.SSRC]func([]rtcp.Packet) error
 
 	// Written by WriteRTP only (one goroutine: the source's forward loop);
 	// the header is reused for every binding, as pion's static track does,
@@ -143,7 +142,6 @@ func (t *fanoutTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParamet
 	if w, ok := t.reportTo[b.ssrc]; ok {
 		delete(t.reportTo, b.ssrc)
 		b.sr = &senderReports{write: w}
-		t.reporting++
 	}
 	t.bindings = append(t.bindings, b)
 	return codec, nil
@@ -194,9 +192,6 @@ func (t *fanoutTrack) Unbind(ctx webrtc.TrackLocalContext) error {
 	defer t.mu.Unlock()
 	for i, b := range t.bindings {
 		if b.id == ctx.ID() {
-			if b.sr != nil {
-				t.reporting--
-			}
 			t.bindings[i] = t.bindings[len(t.bindings)-1]
 			t.bindings = t.bindings[:len(t.bindings)-1]
 			return nil
@@ -225,14 +220,14 @@ func (t *fanoutTrack) WriteRTP(p *rtp.Packet) {
 	}
 	t.hdr = p.Header
 	t.mu.RLock()
-	var now time.Time
-	if t.reporting > 0 {
-		now = time.Now()
-	}
+	var now time.Time // read once, at the first binding that reports itself
 	for _, b := range t.bindings {
 		t.hdr.SSRC, t.hdr.PayloadType = uint32(b.ssrc), uint8(b.payloadType)
 		_, _ = b.writeStream.WriteRTP(&t.hdr, p.Payload)
 		if b.sr != nil {
+			if now.IsZero() {
+				now = time.Now()
+			}
 			b.sr.sent(b.ssrc, p, now)
 		}
 	}

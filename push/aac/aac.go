@@ -13,8 +13,9 @@
 // per stereo 128 kb/s stream); "fast" would be 6x cheaper but undershoots the
 // bit rate and quality.
 //
-// libav logs through a process-wide logger; New lowers it to errors once,
-// because the encoder prints statistics ("Qavg") at info level on stderr.
+// libav logs through a process-wide logger; push/avlib lowers it to errors
+// when it loads the library, because the encoder prints statistics ("Qavg")
+// at info level on stderr.
 package aac
 
 /*
@@ -88,13 +89,10 @@ import "C"
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"unsafe"
 
 	"github.com/roomctl/roomctl/push/avlib"
 )
-
-var logOnce sync.Once
 
 // Options configures an Encoder. Zero values take the defaults of a
 // transcoded CDN push: 44.1 kHz, stereo, 128 kb/s.
@@ -146,7 +144,6 @@ func New(o Options) (*Encoder, error) {
 	if err := avlib.Load(); err != nil {
 		return nil, fmt.Errorf("aac: %w", err)
 	}
-	logOnce.Do(func() { C.av_log_set_level(C.AV_LOG_ERROR) })
 	e := &Encoder{channels: o.Channels}
 	if rc := C.aacw_open(&e.c, C.int(o.SampleRate), C.int(o.Channels), C.int(o.BitRate)); rc < 0 {
 		return nil, avError("open encoder", rc)

@@ -143,5 +143,8 @@ int avlib_load(char *err, size_t n) {
 			*s->p = p;
 		}
 	}
+	// libav logs through a process-wide logger; x264 prints its settings
+	// and the AAC encoder its statistics at info level on stderr.
+	av_log_set_level(AV_LOG_ERROR);
 	return 0;
 }

@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"unsafe"
 )
 
 var load = sync.OnceValue(func() error {
@@ -35,9 +34,11 @@ var load = sync.OnceValue(func() error {
 	return nil
 })
 
-// Load opens the libraries once; every call returns the first call's
-// result. It must succeed before any function of push/vcodec or push/aac
-// that reaches FFmpeg runs (their constructors call it).
+// Load opens the libraries once and lowers libav's process-wide log level
+// to errors (x264 and the AAC encoder print settings and statistics at
+// info level on stderr); every call returns the first call's result. It
+// must succeed before any function of push/vcodec or push/aac that reaches
+// FFmpeg runs (their constructors call it).
 func Load() error { return load() }
 
 // Libraries are the file names Load opens.
@@ -48,6 +49,6 @@ func Libraries() []string {
 		if p == nil {
 			return names
 		}
-		names = append(names, C.GoString((*C.char)(unsafe.Pointer(p))))
+		names = append(names, C.GoString(p))
 	}
 }

@@ -149,7 +149,6 @@ static int vc_receive(AVCodecContext *c, AVPacket *p) {
 
 static int vc_key(AVPacket *p) { return (p->flags & AV_PKT_FLAG_KEY) != 0; }
 static int vc_plane(AVFrame *f, int i, int x, int y) { return f->data[i][(size_t)y * f->linesize[i] + x]; }
-static void vc_quiet(void) { av_log_set_level(AV_LOG_ERROR); }
 */
 import "C"
 
@@ -157,22 +156,18 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"unsafe"
 
 	"github.com/roomctl/roomctl/push/avlib"
 )
 
-var quietOnce sync.Once
-
-// open loads the FFmpeg libraries (on first use, see push/avlib) and lowers
-// libav's process-wide log level to errors: x264 prints its settings and
-// statistics on stderr at info level.
+// open loads the FFmpeg libraries on first use (push/avlib, which also
+// lowers libav's log level to errors: x264 prints its settings and
+// statistics on stderr at info level).
 func open() error {
 	if err := avlib.Load(); err != nil {
 		return fmt.Errorf("vcodec: %w", err)
 	}
-	quietOnce.Do(func() { C.vc_quiet() })
 	return nil
 }
 
