@@ -5,6 +5,7 @@
 set -euo pipefail
 coproc RC { "${ROOMCTL:-roomctl}" join --server "${SERVER:-ws://127.0.0.1:8890}" --app-id "$APP" \
   --app-secret "$SECRET" --room "${ROOM:-r1}" --uid "${USERID:-bot}" --publish test --control; }
+pid=$RC_PID # bash unsets RC_PID as soon as the coprocess ends
 n=0
 call() { # call METHOD [PARAMS-JSON]: prints the reply's data; fails on an error reply
   n=$((n + 1))
@@ -24,4 +25,4 @@ done
 call getSessionStats
 call muteLocalAudio '{"mute":true}'
 call leaveRoom
-wait "$RC_PID"
+wait "$pid"
