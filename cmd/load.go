@@ -32,6 +32,7 @@ type loadOptions struct {
 	publish     []string
 	ramp        float64
 	duration    time.Duration
+	pacing      time.Duration
 	ice         iceFlags
 	logFlags
 }
@@ -94,6 +95,8 @@ GOMAXPROCS set in the environment wins.
 	fs.StringSliceVar(&o.publish, "publish", nil, "the files every publisher sends, looped (IVF VP8, H.264 Annex-B .h264, Ogg Opus)")
 	fs.Float64Var(&o.ramp, "ramp", 10, "participants started per second")
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "how long the whole run lasts, ramp included")
+	fs.DurationVar(&o.pacing, "read-pacing", 0,
+		"subscribers wait this long after a read drained their UDP socket before the next (batched) read, from their 65th datagram on (at most 200ms; README \"Load and the SFU's cost\")")
 	o.ice.register(fs, false)
 	o.logFlags.register(fs)
 	return c
@@ -120,6 +123,9 @@ func (o *loadOptions) validate() error {
 		return usagef("--ramp %v: want more than 0 and at most 1000 per second", o.ramp)
 	case o.duration <= 0:
 		return usagef("--duration must be positive")
+	}
+	if err := checkReadPacing(o.pacing); err != nil {
+		return err
 	}
 	if err := ids.CheckServerURL(o.server); err != nil {
 		return usagef("--server: %w", err)
@@ -199,6 +205,7 @@ func runLoad(ctx context.Context, o *loadOptions, s Streams) error {
 				ec.Tracks = p.Tracks
 				ec.Subscribe = p.Publishers
 				ec.CountOnly = true // counting subscribers: no decoding, no frames, no stats
+				ec.ICE.ReadEvery = o.pacing
 			}
 			return engine.New(ec)
 		},

@@ -10,7 +10,10 @@
 # durationMs of its recording_file_closed events) and the CPU per recorded
 # user-second; then the means per K. record sizes its own GOMAXPROCS (one
 # per 48 recorded tracks: 1 here); RECORD_GOMAXPROCS=N sets it instead, e.g.
-# 2 to see what one P per CPU costs (README "Recording").
+# 2 to see what one P per CPU costs (README "Recording"). RECORD_ARGS adds
+# record flags (e.g. "--read-pacing 0" to read each packet on arrival),
+# RECORD_ENV variables of record's environment (e.g.
+# "ROOMCTL_CPUPROFILE=/tmp/rec.prof").
 # (scripts/bench-backends.sh runs record against livekit-server as well.)
 #
 #   scripts/bench-record.sh [-k "USERS..."] [-d SECS] [-r REPS]
@@ -28,7 +31,7 @@ while getopts k:d:r:h opt; do
 	k) USERS=$OPTARG ;;
 	d) SECS=$OPTARG ;;
 	r) REPS=$OPTARG ;;
-	*) sed -n '2,19p' "$0" >&2; exit 2 ;;
+	*) sed -n '2,22p' "$0" >&2; exit 2 ;;
 	esac
 done
 export ROOMCTL_ICE_IP=127.0.0.1/32
@@ -62,8 +65,8 @@ for _ in $(seq "$REPS"); do
 		done
 		sleep 1
 		rm -rf "$work/out" && mkdir -p "$work/out"
-		/usr/bin/time -f '%U %S %M' -o "$work/time" env ${RECORD_GOMAXPROCS:+GOMAXPROCS=$RECORD_GOMAXPROCS} "$RC" record --server "$URL" --app-id "$APP" --app-secret "$SECRET" \
-			--room "$room" --uid rec --out "$work/out" --duration "${SECS}s" -q >"$work/rec.out" &
+		/usr/bin/time -f '%U %S %M' -o "$work/time" env ${RECORD_GOMAXPROCS:+GOMAXPROCS=$RECORD_GOMAXPROCS} ${RECORD_ENV:-} "$RC" record --server "$URL" --app-id "$APP" --app-secret "$SECRET" \
+			--room "$room" --uid rec --out "$work/out" --duration "${SECS}s" ${RECORD_ARGS:-} -q >"$work/rec.out" &
 		tpid=$!
 		anon=$(bench_peak_anon "$tpid")
 		wait "$tpid" || true
