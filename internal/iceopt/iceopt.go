@@ -95,9 +95,7 @@ func (c Config) Apply(se *webrtc.SettingEngine) {
 		se.SetIPFilter(c.KeepIP)
 	}
 	if c.ReadEvery > 0 {
-		if n, err := newPacedNet(c.ReadEvery); err == nil {
-			se.SetNet(n)
-		}
+		se.SetNet(newPacedNet(c.ReadEvery))
 	}
 	if len(c.NATIPs) > 0 {
 		// Replace, not append: the private address is not advertised at

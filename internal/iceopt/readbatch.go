@@ -73,12 +73,10 @@ type pacedNet struct {
 	every time.Duration
 }
 
-func newPacedNet(every time.Duration) (*pacedNet, error) {
-	n, err := stdnet.NewNet()
-	if err != nil {
-		return nil, err
-	}
-	return &pacedNet{Net: n, every: every}, nil
+// newPacedNet: the embedded stdnet.Net serves the methods that need no
+// interface list (Dial, Resolve…); the three below list them afresh.
+func newPacedNet(every time.Duration) *pacedNet {
+	return &pacedNet{Net: &stdnet.Net{}, every: every}
 }
 
 // The interfaces as they are now: pion's default network is made per
@@ -123,12 +121,10 @@ type pacedConn struct {
 	every time.Duration
 
 	// fdMu is held (shared) by every system call on fd and taken by
-	// Close to close it: the number is never reused under a call.
-	fdMu      sync.RWMutex
-	closed    atomic.Bool
-	closeOnce sync.Once
-	closeErr  error
-	aborted   atomic.Bool // reads are shut down (SetDeadline(now) or Close)
+	// Close to close it and set fd to -1: the number is never reused
+	// under a call.
+	fdMu    sync.RWMutex
+	aborted atomic.Bool // reads are shut down (SetDeadline(now) or Close)
 
 	mu       sync.Mutex // the read state below
 	hdrs     []unix.Mmsghdr
@@ -368,7 +364,7 @@ func (p *pacedConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) 
 	_, sa, err := sockaddr("udp", addr)
 	if err == nil {
 		p.fdMu.RLock()
-		if p.closed.Load() {
+		if p.fd < 0 {
 			err = net.ErrClosed
 		} else {
 			err = unix.Sendto(p.fd, b, 0, sa)
@@ -410,17 +406,17 @@ func (p *pacedConn) Write([]byte) (int, error) {
 }
 
 // Close aborts reads, waits for the system calls in flight and closes the
-// socket.
+// socket; closing it again does nothing.
 func (p *pacedConn) Close() error {
-	p.closeOnce.Do(func() {
-		p.closed.Store(true)
-		p.abortReads()
-		p.fdMu.Lock()
-		p.closeErr = unix.Close(p.fd)
-		p.fd = -1
-		p.fdMu.Unlock()
-	})
-	return p.closeErr
+	p.abortReads()
+	p.fdMu.Lock()
+	defer p.fdMu.Unlock()
+	if p.fd < 0 {
+		return nil
+	}
+	err := unix.Close(p.fd)
+	p.fd = -1
+	return err
 }
 
 func (p *pacedConn) LocalAddr() net.Addr  { return p.laddr }
@@ -459,7 +455,7 @@ func (p *pacedConn) SetWriteBuffer(bytes int) error { return p.setsockopt(unix.S
 func (p *pacedConn) setsockopt(opt, v int) error {
 	p.fdMu.RLock()
 	defer p.fdMu.RUnlock()
-	if p.closed.Load() {
+	if p.fd < 0 {
 		return net.ErrClosed
 	}
 	return unix.SetsockoptInt(p.fd, unix.SOL_SOCKET, opt, v)
